@@ -1,0 +1,209 @@
+"""Plan and execute a benchmark: datasets' tracks x separators, scored by the chosen metrics.
+
+The plan is a list of units (track x separator). Execution loads each track once, cuts the
+excerpt, rebuilds the mixture as the sum of the stems, runs every separator on it (from the
+estimate cache when possible), scores the estimates and writes the unit's rows in one
+transaction. The run's id is a hash of its configuration, so the same command resumes a run
+that was interrupted: finished units are skipped, missing ones are done.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__
+from ..datasets import Dataset, choose_excerpt, cut_and_mix, open_dataset
+from ..errors import DemixbenchError, PluginError, SeparatorError
+from ..metrics import METRICS, score_track
+from ..separators import Separator, SeparatorRegistry, default_registry, separate_adapted, stable_hash
+from ..strategies import NO_STRATEGY
+from .cache import EstimateCache, input_key
+from .measure import measure
+from .store import ResultsStore, UnitRecord
+
+DEFAULT_DATASETS = ("synthetic", "demo")
+DEFAULT_METRICS = ("sdr", "isr", "sir", "sar", "si_sdr", "usdr")
+
+
+@dataclass
+class RunConfig:
+    datasets: list[str] = field(default_factory=lambda: list(DEFAULT_DATASETS))
+    separators: list[str] | None = None  # None: every available registered separator
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    excerpt: float = 30.0  # seconds, 0 = whole track
+    win: float = 1.0  # BSS Eval frame length and hop, seconds
+    gains: dict[str, float] = field(default_factory=dict)
+    cache_min_seconds: float = 0.5  # cache estimates that took at least this long to compute
+
+
+@dataclass
+class Unit:
+    dataset: str
+    track_index: int
+    separator: str
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    store: Path
+    resumed: bool
+    units_total: int
+    units_done_before: int
+    units_run: int
+    notices: list[str]
+    seconds: float
+
+
+Progress = Callable[[str], None]
+
+
+def _machine() -> dict:
+    import os
+
+    return {"python": sys.version.split()[0], "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()}
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {"demixbench": __version__}
+    for dist in ("numpy", "scipy", "museval", "soundfile", "soxr", "torch", "demucs"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class Runner:
+    """Executes a :class:`RunConfig` against a :class:`ResultsStore`."""
+
+    def __init__(self, config: RunConfig, store: ResultsStore, cache_dir: str | Path | None = None,
+                 registry: SeparatorRegistry | None = None, progress: Progress | None = None):
+        self.config = config
+        self.store = store
+        self.cache = EstimateCache(cache_dir) if cache_dir else None
+        self.registry = registry or default_registry()
+        self.progress = progress or (lambda msg: None)
+        self.notices: list[str] = []
+        unknown = [m for m in config.metrics if m not in METRICS]
+        if unknown:
+            raise DemixbenchError(f"unknown metric(s) {', '.join(unknown)}; choose from "
+                                  f"{', '.join(METRICS)}")
+        self.datasets: list[Dataset] = [open_dataset(spec) for spec in config.datasets]
+        self.separators: list[Separator] = self._build_separators()
+
+    def _build_separators(self) -> list[Separator]:
+        explicit = self.config.separators is not None
+        names = self.config.separators if explicit else self.registry.names()
+        built = []
+        for name in names:
+            try:
+                cls = self.registry.get(name)
+            except PluginError as exc:
+                if explicit:
+                    raise
+                self.notices.append(f"skipped {name}: {exc}")
+                continue
+            ok, why = cls.availability()
+            if not ok:
+                self.notices.append(f"skipped {name}: {why}")
+                continue
+            try:
+                built.append(self.registry.create(name))
+            except SeparatorError as exc:
+                if explicit:
+                    raise
+                self.notices.append(f"skipped {name}: {exc}")
+        if not built:
+            raise DemixbenchError("no separator can run: " + "; ".join(self.notices or ["none given"]))
+        return built
+
+    # -- identity ----------------------------------------------------------------------------
+    def run_config(self) -> dict:
+        c = asdict(self.config)
+        c.pop("cache_min_seconds")
+        c["separators"] = {s.name: s.config_hash() for s in self.separators}
+        c["datasets"] = {d.name: [t.name for t in d.tracks] for d in self.datasets}
+        return c
+
+    def run_id(self) -> str:
+        return stable_hash(self.run_config(), 12)
+
+    def plan(self) -> list[Unit]:
+        return [Unit(d.name, i, s.name) for d in self.datasets for i in range(len(d.tracks))
+                for s in self.separators]
+
+    # -- execution ---------------------------------------------------------------------------
+    def run(self, command: str = "") -> RunSummary:
+        t0 = time.perf_counter()
+        run_id = self.run_id()
+        resumed = self.store.begin_run(run_id, self.run_config(), _versions(), _machine(), command)
+        done = self.store.done_units(run_id)
+        total = len(self.plan())
+        if resumed:
+            self.progress(f"resuming run {run_id}: {len(done)} of {total} units already done")
+        ran = 0
+        k = 0
+        for dataset in self.datasets:
+            for track in dataset.tracks:
+                stems = None
+                for sep in self.separators:
+                    k += 1
+                    # the unit key needs the excerpt, which needs the audio: key on the track
+                    # and the config hash here, which determines the excerpt deterministically
+                    unit_key = f"{dataset.name}|{track.name}|{sep.config_hash()}|{NO_STRATEGY}"
+                    if unit_key in done:
+                        continue
+                    if stems is None:
+                        stems, sr = track.load()
+                        excerpt = choose_excerpt(stems, sr, self.config.excerpt)
+                        refs, mixture = cut_and_mix(stems, excerpt, self.config.gains)
+                        track_notices = [f"{dataset.name}/{track.name}: {s} is silent in the "
+                                         f"excerpt {excerpt.label}; its metrics are NaN "
+                                         "(silent reference)" for s in excerpt.silent_stems]
+                        for n in track_notices:
+                            if n not in self.notices:
+                                self.notices.append(n)
+                    self.progress(f"[{k}/{total}] {sep.name} on {dataset.name}/{track.name}")
+                    self._run_unit(run_id, unit_key, dataset, track, excerpt, sep, mixture, refs,
+                                   sr, track_notices)
+                    ran += 1
+        self.store.finish_run(run_id)
+        return RunSummary(run_id, self.store.path, resumed, total, len(done), ran, self.notices,
+                          time.perf_counter() - t0)
+
+    def _run_unit(self, run_id, unit_key, dataset, track, excerpt, sep, mixture, refs, sr,
+                  notices) -> None:
+        references = refs if sep.oracle else None
+        key = input_key(mixture, sr, references) if self.cache else ""
+        estimates = self.cache.get(sep.config_hash(), key) if self.cache else None
+        cached = estimates is not None and set(estimates) == set(sep.sources)
+        conversions: list[str] = []
+        sep_seconds = peak = None
+        if not cached:
+            with measure() as m:
+                estimates, conversions = separate_adapted(sep, mixture, sr, references=references)
+            sep_seconds, peak = m.seconds, m.peak_rss_mb
+            if self.cache and m.seconds >= self.config.cache_min_seconds:
+                self.cache.put(sep.config_hash(), key, estimates)
+        t_metric = time.perf_counter()
+        scores = score_track(refs, estimates, self.config.metrics, sr, self.config.win)
+        metric_seconds = time.perf_counter() - t_metric
+        base = {"run_id": run_id, "dataset": dataset.name, "track": track.name,
+                "subset": track.subset, "excerpt": excerpt.label, "separator": sep.name,
+                "separator_hash": sep.config_hash(), "oracle": int(sep.oracle),
+                "strategy": NO_STRATEGY, "strategy_hash": "", "step": 0,
+                "sep_seconds": sep_seconds, "sep_peak_rss_mb": peak}
+        rows = [{**base, "target": s.target, "metric": s.metric, "value": s.value,
+                 "nan_reason": s.nan_reason, "detail": s.detail or None} for s in scores]
+        record = UnitRecord(unit_key, dataset.name, track.name, sep.name, sep_seconds, peak,
+                            metric_seconds, cached, conversions, notices)
+        self.store.write_unit(run_id, record, rows)

@@ -1,0 +1,238 @@
+"""The ``demixbench`` command line. ``main(argv)`` returns the exit code; user errors are
+printed on one line (no traceback) and exit with status 2."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import DemixbenchError
+
+DEFAULT_STORE = Path(".demixbench") / "results.sqlite"
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _parse_gains(text: str | None) -> dict[str, float]:
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        k, sep, v = part.partition("=")
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise DemixbenchError(f"--gains {text!r}: expected stem=gain pairs, e.g. "
+                                  "vocals=2,drums=1") from None
+        if not sep:
+            raise DemixbenchError(f"--gains {text!r}: expected stem=gain pairs")
+    return out
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    return items
+
+
+# -- commands ---------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from .benchmarks.runner import DEFAULT_METRICS, RunConfig, Runner
+    from .benchmarks.store import ResultsStore
+    from .reports.leaderboard import format_leaderboard, leaderboard
+
+    config = RunConfig(
+        datasets=args.dataset or ["synthetic", "demo"],
+        separators=_split(args.separators),
+        metrics=_split(args.metrics) or list(DEFAULT_METRICS),
+        excerpt=args.excerpt,
+        gains=_parse_gains(args.gains),
+    )
+    store_path = Path(args.store)
+    cache_dir = None if args.no_cache else store_path.parent / "estimates"
+    progress = (lambda m: None) if args.quiet else _err
+    with ResultsStore(store_path) as store:
+        runner = Runner(config, store, cache_dir=cache_dir, progress=progress)
+        for n in runner.notices:
+            _err(f"notice: {n}")
+        shown = set(runner.notices)
+        summary = runner.run(command=" ".join(args.argv))
+        for n in summary.notices:
+            if n not in shown:
+                _err(f"notice: {n}")
+        rows = store.rows(summary.run_id)
+    print(format_leaderboard(leaderboard(rows)))
+    state = "resumed" if summary.resumed else "new"
+    print(f"\nrun {summary.run_id} ({state}): {summary.units_run} of {summary.units_total} units "
+          f"computed in {summary.seconds:.1f} s, {summary.units_done_before} already done")
+    print(f"store: {store_path}  (demixbench results --store {store_path} --format table)")
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from .benchmarks.store import ResultsStore
+
+    path = Path(args.store)
+    if not path.is_file():
+        raise DemixbenchError(f"no results store at {path}; run `demixbench run --store {path}` "
+                              "first or pass the right --store")
+    with ResultsStore(path) as store:
+        run_id = None if args.all_runs else (args.run or store.latest_run())
+        rows = store.rows(run_id)
+    cols = ["run", "dataset", "track", "excerpt", "separator", "oracle", "strategy", "step",
+            "target", "metric", "value", "nan_reason"]
+    tidy = [{**{c: r.get(c) for c in cols if c != "run"}, "run": r["run_id"]} for r in rows]
+    tidy = [{c: t[c] for c in cols} for t in tidy]
+    out = sys.stdout
+    if args.format == "csv":
+        w = csv.DictWriter(out, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        for t in tidy:
+            w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v)
+                        for k, v in t.items()})
+    elif args.format == "json":
+        json.dump([{k: (None if isinstance(v, float) and math.isnan(v) else v)
+                    for k, v in t.items()} for t in tidy], out, indent=1)
+        out.write("\n")
+    else:
+        widths = {c: max([len(c)] + [len(_fmt(t[c])) for t in tidy]) for c in cols}
+        out.write("  ".join(c.ljust(widths[c]) for c in cols) + "\n")
+        for t in tidy:
+            out.write("  ".join(_fmt(t[c]).ljust(widths[c]) for c in cols) + "\n")
+    return 0
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.3f}"
+    return str(v)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .errors import PluginError
+    from .metrics import METRICS
+    from .separators import default_registry
+
+    reg = default_registry()
+    print("separators:")
+    print(f"  {'name':<16}{'sources':<42}{'oracle':<8}{'weights':<9}{'available':<10}description")
+    for name in reg.names():
+        try:
+            cls = reg.get(name)
+        except PluginError as exc:
+            print(f"  {name:<16}{'?':<42}{'?':<8}{'?':<9}{'no':<10}{exc}")
+            continue
+        ok, why = cls.availability()
+        avail = "yes" if ok else "no"
+        desc = cls.description + ("" if ok else f" [{why}]")
+        print(f"  {name:<16}{','.join(cls.sources):<42}{('yes' if cls.oracle else 'no'):<8}"
+              f"{('yes' if cls.needs_weights else 'no'):<9}{avail:<10}{desc}")
+    print("\nmetrics:")
+    for m in METRICS.values():
+        arrow = "higher is better" if m.higher_is_better else "lower is better"
+        print(f"  {m.name:<8}{m.unit:<4}{arrow:<18}tracks: {m.aggregate:<7}{m.description}")
+    return 0
+
+
+def cmd_separate(args: argparse.Namespace) -> int:
+    from .audio import load_audio, write_audio
+    from .separators import default_registry, separate_adapted
+
+    sep = default_registry().create(args.separator)
+    if sep.oracle:
+        raise DemixbenchError(f"{sep.name} is an oracle: it needs the reference stems, which a "
+                              "single file does not have; use `demixbench run` on a dataset")
+    audio, sr = load_audio(args.file)
+    estimates, conversions = separate_adapted(sep, audio, sr)
+    out = Path(args.output)
+    for c in conversions:
+        _err(f"note: {c}")
+    for stem, est in estimates.items():
+        path = write_audio(out / f"{stem}.wav", est, sr)
+        print(path)
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .datasets import synthetic_dataset, write_dataset
+
+    for subset, n in (("train", args.train), ("test", args.tracks)):
+        if n:
+            write_dataset(synthetic_dataset(n, subset, args.seconds), args.output)
+    print(f"wrote a synthetic dataset in MUSDB layout to {args.output}")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="demixbench", description="Benchmark music source separators.")
+    p.add_argument("--version", action="version", version=f"demixbench {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a benchmark and print the leaderboard")
+    r.add_argument("--dataset", action="append",
+                   help="synthetic[:N] | demo | musdb:PATH[:SUBSET] | folder:PATH (repeatable; "
+                        "default: synthetic and demo)")
+    r.add_argument("--separators", help="comma-separated names (default: every available one)")
+    r.add_argument("--metrics", help="comma-separated: sdr,isr,sir,sar,si_sdr,usdr (default: all)")
+    r.add_argument("--excerpt", type=float, default=30.0,
+                   help="excerpt length in seconds where all stems are active (0 = whole track)")
+    r.add_argument("--gains", help="per-stem gains in the rebuilt mixture, e.g. vocals=2")
+    r.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)),
+                   help=f"SQLite results store (default: {DEFAULT_STORE})")
+    r.add_argument("--no-cache", action="store_true", help="do not cache estimates on disk")
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("results", help="print the tidy result rows of a store")
+    s.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)))
+    s.add_argument("--format", choices=("csv", "json", "table"), default="table")
+    s.add_argument("--run", help="run id (default: the latest run)")
+    s.add_argument("--all-runs", action="store_true", help="rows of every run")
+    s.set_defaults(func=cmd_results)
+
+    li = sub.add_parser("list", help="list separators and metrics")
+    li.set_defaults(func=cmd_list)
+
+    se = sub.add_parser("separate", help="separate one audio file, one file per stem")
+    se.add_argument("file")
+    se.add_argument("-s", "--separator", required=True)
+    se.add_argument("-o", "--output", required=True)
+    se.set_defaults(func=cmd_separate)
+
+    sy = sub.add_parser("synth", help="write the synthetic dataset to disk in MUSDB layout")
+    sy.add_argument("output")
+    sy.add_argument("--tracks", type=int, default=3, help="test tracks")
+    sy.add_argument("--train", type=int, default=0, help="train tracks")
+    sy.add_argument("--seconds", type=float, default=8.0)
+    sy.set_defaults(func=cmd_synth)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return args.func(args)
+    except DemixbenchError as exc:
+        _err(f"demixbench: error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        _err("demixbench: interrupted; run the same command again to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Datasets: the MUSDB18-HQ layout reader, the embedded ``synthetic`` and ``demo`` sets, the
+excerpt protocol, and :func:`open_dataset` that parses the CLI's ``--dataset`` spec."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .. import STEMS
+from ..audio import write_audio
+from ..errors import DatasetError
+from .base import Dataset, Stems, Track, check_stems
+from .excerpt import Excerpt, choose_excerpt, cut_and_mix
+from .folder import open_folder
+from .synthetic import SAMPLE_RATE, synthesize_track
+
+DEFAULT_SYNTHETIC_TRACKS = 3
+DEFAULT_SYNTHETIC_SECONDS = 8.0
+_SPLIT_SEED = {"test": 0, "train": 1_000_000}
+
+__all__ = ["Dataset", "Excerpt", "Stems", "Track", "check_stems", "choose_excerpt", "cut_and_mix",
+           "demo_dataset", "open_dataset", "open_folder", "synthetic_dataset", "write_dataset"]
+
+
+def synthetic_dataset(n_tracks: int = DEFAULT_SYNTHETIC_TRACKS, subset: str = "test",
+                      seconds: float = DEFAULT_SYNTHETIC_SECONDS) -> Dataset:
+    """``n_tracks`` deterministic synthetic songs; ``train`` and ``test`` use disjoint seeds."""
+    if subset not in _SPLIT_SEED:
+        raise DatasetError(f"synthetic: unknown subset {subset!r}; use train or test")
+    if n_tracks < 1:
+        raise DatasetError(f"synthetic: need at least one track, got {n_tracks}")
+    tracks = []
+    for i in range(n_tracks):
+        seed = _SPLIT_SEED[subset] + i
+
+        def load(seed=seed):
+            return synthesize_track(seed, seconds), SAMPLE_RATE
+
+        tracks.append(Track(f"synthetic-{subset}-{i:03d}", subset, load, f"synthetic seed={seed}"))
+    return Dataset(f"synthetic:{n_tracks}" + (f":{subset}" if subset != "test" else ""),
+                   tuple(tracks))
+
+
+def demo_path() -> Path:
+    """Folder of the embedded CC0 demo excerpts (package data)."""
+    return Path(str(resources.files("demixbench.datasets") / "demo"))
+
+
+def demo_dataset() -> Dataset:
+    """The two 15 s CC0 excerpts of real music shipped with the package ("Everything is Free"
+    by Software-Entwicklungskit). ``6.Caesium`` has a silent bass stem."""
+    return open_folder(demo_path(), name="demo")
+
+
+def open_dataset(spec: str) -> Dataset:
+    """Open a dataset from a CLI spec.
+
+    ``synthetic[:N[:SUBSET]]`` | ``demo`` | ``musdb:PATH[:SUBSET]`` | ``folder:PATH``.
+    """
+    kind, _, rest = spec.partition(":")
+    if kind == "synthetic":
+        parts = [p for p in rest.split(":") if p] if rest else []
+        try:
+            n = int(parts[0]) if parts else DEFAULT_SYNTHETIC_TRACKS
+        except ValueError:
+            raise DatasetError(f"--dataset {spec}: the track count must be an integer, "
+                               "e.g. synthetic:5") from None
+        return synthetic_dataset(n, parts[1] if len(parts) > 1 else "test")
+    if kind == "demo":
+        return demo_dataset()
+    if kind in ("musdb", "folder"):
+        if not rest:
+            raise DatasetError(f"--dataset {spec}: give a path, e.g. {kind}:/data/musdb18hq")
+        path, subset = rest, None
+        head, sep, tail = rest.rpartition(":")
+        if sep and tail in ("train", "test"):
+            path, subset = head, tail
+        return open_folder(path, subset, name=spec)
+    raise DatasetError(f"unknown dataset {spec!r}; use synthetic[:N], demo, musdb:PATH[:SUBSET] "
+                       "or folder:PATH")
+
+
+def write_dataset(dataset: Dataset, root: str | Path, fmt: str = "wav") -> Path:
+    """Write a dataset in the MUSDB18-HQ layout (``root/<subset>/<track>/<stem>.<fmt>``), the
+    mixture being the sum of the stems."""
+    root = Path(root)
+    for track in dataset:
+        stems, sr = track.load()
+        folder = root / (track.subset or "test") / track.name
+        for k in STEMS:
+            write_audio(folder / f"{k}.{fmt}", stems[k], sr)
+        write_audio(folder / f"mixture.{fmt}", sum(stems[k] for k in STEMS), sr)
+    return root

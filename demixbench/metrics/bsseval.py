@@ -1,0 +1,74 @@
+"""BSS Eval v4 (images mode, 512-tap time-invariant filters, framewise), as museval computes it.
+
+The body currently delegates to museval's own ``metrics`` module, loaded by file so that
+museval's package ``__init__`` (which imports musdb -> stempeg and needs an ffmpeg binary) is
+never executed. The signature is the drop-in one of ``museval.evaluate``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import warnings
+from functools import lru_cache
+from types import ModuleType
+
+import numpy as np
+
+from ..errors import MetricError
+
+
+@lru_cache(maxsize=1)
+def _museval_metrics() -> ModuleType:
+    name = "_demixbench_museval_metrics"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec("museval")
+    if spec is None or not spec.submodule_search_locations:
+        raise MetricError("BSS Eval v4 needs museval: pip install museval")
+    path = f"{list(spec.submodule_search_locations)[0]}/metrics.py"
+    mspec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(mspec)
+    sys.modules[name] = module
+    mspec.loader.exec_module(module)
+    return module
+
+
+def _pad_or_truncate(references: np.ndarray, estimates: np.ndarray) -> np.ndarray:
+    """Bring estimates to the references' length, as museval.evaluate does."""
+    n = references.shape[1]
+    if estimates.shape[1] > n:
+        return estimates[:, :n]
+    if estimates.shape[1] < n:
+        return np.pad(estimates, ((0, 0), (0, n - estimates.shape[1]), (0, 0)))
+    return estimates
+
+
+def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100, hop: int = 44100):
+    """Framewise BSS Eval v4 SDR, ISR, SIR, SAR, exactly as ``museval.evaluate``.
+
+    Shape: ``references`` and ``estimates`` are ``(nsrc, nsamples, nchan)`` (estimates are cut
+    or zero-padded to the references' length). Returns ``(SDR, ISR, SIR, SAR)``, each
+    ``(nsrc, nwin)`` in dB, NaN in every frame where any reference or estimate is silent.
+    A reference or estimate that is silent over the whole signal raises :class:`MetricError`
+    (the projection is undefined); :func:`demixbench.metrics.score_track` applies the suite's
+    silence policy before calling this.
+    """
+    references = np.atleast_3d(np.asarray(references, dtype=np.float64))
+    estimates = np.atleast_3d(np.asarray(estimates, dtype=np.float64))
+    if references.ndim != 3 or estimates.ndim != 3:
+        raise MetricError("bss_eval_v4: expected arrays shaped (nsrc, nsamples, nchan)")
+    if references.shape[0] != estimates.shape[0] or references.shape[2] != estimates.shape[2]:
+        raise MetricError(f"bss_eval_v4: references {references.shape} and estimates "
+                          f"{estimates.shape} differ in sources or channels")
+    estimates = _pad_or_truncate(references, estimates)
+    metrics = _museval_metrics()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            sdr, isr, sir, sar, _ = metrics.bss_eval(
+                references, estimates, window=int(win), hop=int(hop), compute_permutation=False,
+                framewise_filters=False, bsseval_sources_version=False)
+    except ValueError as exc:
+        raise MetricError(f"bss_eval_v4: {exc}") from None
+    return sdr, isr, sir, sar

@@ -1,0 +1,1 @@
+"""HTML reports built from a results store (they read only the store)."""
