@@ -92,10 +92,10 @@ class _Song:
             t0 = int(step * sixteenth * sr)
             pos = step % 16
             if pos in (0, 8) or (pos == 10 and rng.random() < 0.4):
-                k = int(0.45 * sr)
+                k = int(0.35 * sr)
                 t = np.arange(k) / sr
-                f = 45 + 85 * np.exp(-t / 0.04)
-                sig = np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-t / 0.18)
+                f = 50 + 110 * np.exp(-t / 0.03)
+                sig = np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-t / 0.09)
                 sig[: int(0.002 * sr)] += rng.standard_normal(int(0.002 * sr)) * 0.3
                 _add(out, t0, _pan(0.9 * sig, 0.0))
             if pos in (4, 12):

@@ -1,0 +1,167 @@
+"""End-to-end runs through the CLI's main(), and the one-line errors users meet."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from demixbench import STEMS
+from demixbench.audio import write_audio
+from demixbench.cli import main
+
+SR = 44100
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+RUN = ["run", "--dataset", "synthetic:2", "--excerpt", "3", "--separators", "mix,irm2"]
+
+
+@pytest.fixture(scope="module")
+def finished_store(tmp_path_factory):
+    """One benchmark run shared by the tests below: (store path, stdout, stderr)."""
+    import contextlib
+
+    store = tmp_path_factory.mktemp("run") / "r.sqlite"
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([*RUN, "--store", str(store)])
+    assert code == 0, err.getvalue()
+    return store, out.getvalue(), err.getvalue()
+
+
+def test_run_prints_leaderboard_where_oracle_beats_mix(finished_store, capsys):
+    store, out, err = finished_store
+    assert "irm2 (oracle)" in out and "cSDR" in out and "uSDR" in out and "SI-SDR" in out
+    assert f"store: {store}" in out
+    assert "[1/4] mix on synthetic:2/synthetic-test-000" in err  # progress on stderr
+
+    from demixbench.benchmarks.store import ResultsStore
+    from demixbench.reports.leaderboard import leaderboard
+
+    with ResultsStore(store) as s:
+        board = {(e["separator"], e["target"]): e for e in leaderboard(s.rows())}
+    for target in (*STEMS, "accompaniment"):
+        for col in ("cSDR", "uSDR", "SI-SDR"):
+            assert board[("irm2", target)][col] > board[("mix", target)][col], (target, col)
+
+    # the same command again resumes: nothing to compute
+    code, out, _ = _run(capsys, *RUN, "--store", str(store))
+    assert code == 0 and "(resumed): 0 of 4 units computed" in out
+
+
+def test_results_formats(finished_store, capsys):
+    store = finished_store[0]
+    code, out, _ = _run(capsys, "results", "--store", str(store), "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {"run", "track", "separator", "strategy", "step", "target", "metric",
+            "value"} <= set(rows[0])
+    # 2 tracks x (mix: 5 targets, irm2: 5 targets incl. derived accompaniment) x 6 metrics
+    assert len(rows) == 2 * (5 + 5) * 6
+    assert {r["step"] for r in rows} == {"0"} and {r["strategy"] for r in rows} == {"none"}
+    assert {r["oracle"] for r in rows if r["separator"] == "irm2"} == {"1"}
+
+    code, out, _ = _run(capsys, "results", "--store", str(store), "--format", "json")
+    data = json.loads(out)
+    assert len(data) == len(rows) and data[0]["metric"] in ("sdr", "isr", "sir", "sar", "si_sdr", "usdr")
+
+    code, out, _ = _run(capsys, "results", "--store", str(store), "--format", "table")
+    assert out.splitlines()[0].split()[:4] == ["run", "dataset", "track", "excerpt"]
+
+
+def test_list(capsys):
+    code, out, _ = _run(capsys, "list")
+    assert code == 0
+    for name in ("mix", "irm1", "irm2", "ibm1", "ibm2"):
+        assert f"  {name} " in out
+    assert "si_sdr" in out and "higher is better" in out
+
+
+def test_separate_writes_one_file_per_stem(tmp_path, capsys, short_track):
+    mix = sum(short_track.values())[:, : SR]
+    write_audio(tmp_path / "in.wav", mix, SR)
+    code, out, _ = _run(capsys, "separate", str(tmp_path / "in.wav"), "-s", "mix", "-o",
+                        str(tmp_path / "out"))
+    assert code == 0
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == sorted(f"{s}.wav" for s in (*STEMS, "accompaniment"))
+
+
+def _one_line_error(capsys, *argv) -> str:
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("demixbench: error: "), err
+    return lines[0]
+
+
+def test_error_unknown_separator(tmp_path, capsys):
+    line = _one_line_error(capsys, "run", "--dataset", "synthetic:1", "--separators", "irm3",
+                           "--store", str(tmp_path / "r.sqlite"))
+    assert "unknown separator 'irm3'; known:" in line and "demixbench list" in line
+
+
+def test_error_missing_dataset_path(tmp_path, capsys):
+    line = _one_line_error(capsys, "run", "--dataset", f"musdb:{tmp_path}/nope", "--store",
+                           str(tmp_path / "r.sqlite"))
+    assert "does not exist; pass the folder that holds train/ and test/" in line
+
+
+def test_error_folder_missing_stem(musdb_folder, capsys, tmp_path):
+    (musdb_folder / "test" / "song" / "other.wav").unlink()
+    line = _one_line_error(capsys, "run", "--dataset", f"musdb:{musdb_folder}", "--store",
+                           str(tmp_path / "r.sqlite"))
+    assert "missing stem(s) ['other']" in line and "other.wav" in line
+
+
+def test_error_unreadable_audio(musdb_folder, capsys, tmp_path):
+    (musdb_folder / "test" / "song" / "vocals.wav").write_text("garbage")
+    line = _one_line_error(capsys, "run", "--dataset", f"musdb:{musdb_folder}", "--separators",
+                           "mix", "--store", str(tmp_path / "r.sqlite"))
+    assert "vocals.wav: cannot read audio" in line and "convert it to WAV or FLAC" in line
+
+
+def test_error_nan_samples(musdb_folder, capsys, tmp_path, short_track):
+    bad = short_track["bass"].copy()
+    bad[1, 5] = np.inf
+    write_audio(musdb_folder / "test" / "song" / "bass.wav", bad, SR)
+    line = _one_line_error(capsys, "run", "--dataset", f"musdb:{musdb_folder}", "--separators",
+                           "mix", "--store", str(tmp_path / "r.sqlite"))
+    assert "bass.wav: 1 sample(s) are NaN or Inf" in line
+
+
+def test_error_mismatched_lengths(musdb_folder, capsys, tmp_path, short_track):
+    write_audio(musdb_folder / "test" / "song" / "drums.wav", short_track["drums"][:, :1000], SR)
+    line = _one_line_error(capsys, "run", "--dataset", f"musdb:{musdb_folder}", "--separators",
+                           "mix", "--store", str(tmp_path / "r.sqlite"))
+    assert "mismatched lengths" in line and "'drums': 1000" in line
+
+
+def test_error_separate_oracle_and_bad_file(tmp_path, capsys):
+    line = _one_line_error(capsys, "separate", str(tmp_path / "none.wav"), "-s", "mix", "-o",
+                           str(tmp_path))
+    assert "no such audio file" in line
+    write_audio(tmp_path / "x.wav", np.zeros((2, 100), np.float32), SR)
+    line = _one_line_error(capsys, "separate", str(tmp_path / "x.wav"), "-s", "irm2", "-o",
+                           str(tmp_path))
+    assert "irm2 is an oracle" in line
+
+
+def test_error_results_without_store(tmp_path, capsys):
+    line = _one_line_error(capsys, "results", "--store", str(tmp_path / "none.sqlite"))
+    assert "no results store at" in line
+
+
+def test_error_unknown_metric(tmp_path, capsys):
+    line = _one_line_error(capsys, "run", "--dataset", "synthetic:1", "--metrics", "sdr,pesq",
+                           "--store", str(tmp_path / "r.sqlite"))
+    assert "unknown metric(s) pesq" in line
