@@ -165,3 +165,15 @@ def test_error_unknown_metric(tmp_path, capsys):
     line = _one_line_error(capsys, "run", "--dataset", "synthetic:1", "--metrics", "sdr,pesq",
                            "--store", str(tmp_path / "r.sqlite"))
     assert "unknown metric(s) pesq" in line
+
+
+def test_changed_audio_starts_a_new_run_instead_of_resuming(musdb_folder, capsys, tmp_path,
+                                                            short_track):
+    args = ["run", "--dataset", f"musdb:{musdb_folder}", "--separators", "mix", "--metrics",
+            "usdr", "--store", str(tmp_path / "r.sqlite")]
+    assert _run(capsys, *args)[0] == 0
+    code, out, _ = _run(capsys, *args)
+    assert "(resumed): 0 of 1 units computed" in out
+    write_audio(musdb_folder / "test" / "song" / "vocals.wav", 0.5 * short_track["vocals"], SR)
+    code, out, _ = _run(capsys, *args)
+    assert code == 0 and "(new): 1 of 1 units computed" in out

@@ -10,8 +10,12 @@ from scipy.signal import stft
 
 from demixbench import STEMS
 from demixbench.audio import load_audio, write_audio
-from demixbench.datasets import (choose_excerpt, cut_and_mix, demo_dataset, open_dataset,
-                                 synthetic_dataset)
+from demixbench.datasets import (
+    choose_excerpt,
+    cut_and_mix,
+    demo_dataset,
+    open_dataset,
+)
 from demixbench.datasets.synthetic import synthesize_track
 from demixbench.errors import AudioError, DatasetError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_unit_is_all_or_nothing(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as store:
         store.begin_run("r", {}, {}, {})
         # the second row duplicates the first one's key: the whole unit must roll back
-        with pytest.raises(Exception):
+        with pytest.raises(sqlite3.IntegrityError):
             store.write_unit("r", _unit(), [_row("sdr", 1.0), _row("sdr", 2.0)])
         assert store.rows("r") == [] and store.done_units("r") == set()
         store.write_unit("r", _unit(), [_row("sdr", 1.0), _row("si_sdr", math.nan)])

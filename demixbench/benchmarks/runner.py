@@ -12,15 +12,21 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .. import __version__
 from ..datasets import Dataset, choose_excerpt, cut_and_mix, open_dataset
 from ..errors import DemixbenchError, PluginError, SeparatorError
 from ..metrics import METRICS, score_track
-from ..separators import Separator, SeparatorRegistry, default_registry, separate_adapted, stable_hash
+from ..separators import (
+    Separator,
+    SeparatorRegistry,
+    default_registry,
+    separate_adapted,
+    stable_hash,
+)
 from ..strategies import NO_STRATEGY
 from .cache import EstimateCache, input_key
 from .measure import measure
@@ -131,7 +137,8 @@ class Runner:
         c = asdict(self.config)
         c.pop("cache_min_seconds")
         c["separators"] = {s.name: s.config_hash() for s in self.separators}
-        c["datasets"] = {d.name: [t.name for t in d.tracks] for d in self.datasets}
+        c["datasets"] = {d.name: {t.name: stable_hash(t.fingerprint) for t in d.tracks}
+                         for d in self.datasets}
         return c
 
     def run_id(self) -> str:

@@ -12,7 +12,7 @@ from ..errors import DatasetError
 from .base import Dataset, Stems, Track, check_stems
 from .excerpt import Excerpt, choose_excerpt, cut_and_mix
 from .folder import open_folder
-from .synthetic import SAMPLE_RATE, synthesize_track
+from .synthetic import GENERATOR_VERSION, SAMPLE_RATE, synthesize_track
 
 DEFAULT_SYNTHETIC_TRACKS = 3
 DEFAULT_SYNTHETIC_SECONDS = 8.0
@@ -36,7 +36,8 @@ def synthetic_dataset(n_tracks: int = DEFAULT_SYNTHETIC_TRACKS, subset: str = "t
         def load(seed=seed):
             return synthesize_track(seed, seconds), SAMPLE_RATE
 
-        tracks.append(Track(f"synthetic-{subset}-{i:03d}", subset, load, f"synthetic seed={seed}"))
+        tracks.append(Track(f"synthetic-{subset}-{i:03d}", subset, load, f"synthetic seed={seed}",
+                            f"synthetic v{GENERATOR_VERSION} seed={seed} seconds={seconds}"))
     return Dataset(f"synthetic:{n_tracks}" + (f":{subset}" if subset != "test" else ""),
                    tuple(tracks))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -22,6 +22,7 @@ class Track:
     subset: str
     loader: Callable[[], tuple[Stems, int]] = field(repr=False, compare=False)
     source: str = ""  # where it comes from (a folder, "synthetic seed=3"), for messages
+    fingerprint: str = ""  # identifies the content (generator version, file sizes and times)
 
     def load(self) -> tuple[Stems, int]:
         stems, sr = self.loader()

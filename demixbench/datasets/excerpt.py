@@ -9,8 +9,8 @@ among equals. A stem with no active frame in the chosen window is reported in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 

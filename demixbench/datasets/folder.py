@@ -51,8 +51,10 @@ def track_from_folder(folder: Path, subset: str) -> Track:
     if missing:
         raise DatasetError(f"{folder}: missing stem(s) {missing}; each track folder needs "
                            f"{', '.join(s + '.wav' for s in STEMS)} (or .flac)")
+    files = [_stem_file(folder, s) for s in STEMS]
+    fingerprint = ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
     return Track(name=folder.name, subset=subset, loader=lambda: _load_folder(folder),
-                 source=str(folder))
+                 source=str(folder), fingerprint=fingerprint)
 
 
 def _tracks_in(root: Path, subset: str) -> list[Track]:

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.signal import butter, sosfilt
 
 SAMPLE_RATE = 44100
+GENERATOR_VERSION = 1  # bump whenever the samples for a given seed change (keys stored runs)
 BASS_CUTOFF_HZ = 220.0
 
 # Formant centre frequencies and bandwidths (Hz) of five vowels, sung by an adult voice.
@@ -180,7 +181,8 @@ class _Song:
                 bar = min(int(t / (4 * self.beat)), self.n_bars - 1)
                 pcs = self.chord(bar)
                 choices = [60 + (pc % 12) for pc in pcs] + [60 + (self.key + d) % 12 for d in _MAJOR]
-                note = float(rng.choice(choices)) + (12 if rng.random() < 0.2 else 0) - 12 * (rng.random() < 0.15)
+                pick = float(rng.choice(choices))  # draw order matters: it fixes the songs
+                note = pick + (12 if rng.random() < 0.2 else 0) - 12 * (rng.random() < 0.15)
                 dur = self.beat * float(rng.choice([0.5, 1.0, 1.0, 1.5, 2.0]))
                 a, b = int(t * sr), min(self.n, int((t + dur * 0.92) * sr))
                 if b > a:

@@ -21,8 +21,8 @@ together with vocals, as museval's MUSDB evaluation does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 

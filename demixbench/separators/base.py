@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -132,7 +133,7 @@ class Separator(ABC):
     def config_hash(self) -> str:
         return stable_hash(self.config())
 
-    def fit(self, tracks) -> "Separator":
+    def fit(self, tracks) -> Separator:
         """Learn from training tracks. Separators that learn nothing raise."""
         raise SeparatorError(f"{self.name} does not learn from data; it has no fit()")
 

@@ -11,7 +11,7 @@ need the reference stems, so they are oracles: upper bounds, reported apart from
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from scipy.signal import istft, stft

@@ -9,10 +9,11 @@ and the fix.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import PluginError, SeparatorError
 from .base import Separator
