@@ -56,6 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         metrics=_split(args.metrics) or list(DEFAULT_METRICS),
         excerpt=args.excerpt,
         gains=_parse_gains(args.gains),
+        bsseval=args.bsseval,
     )
     store_path = Path(args.store)
     cache_dir = None if args.no_cache else store_path.parent / "estimates"
@@ -189,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--excerpt", type=float, default=30.0,
                    help="excerpt length in seconds where all stems are active (0 = whole track)")
     r.add_argument("--gains", help="per-stem gains in the rebuilt mixture, e.g. vocals=2")
+    r.add_argument("--bsseval", choices=("numpy", "museval"), default="numpy",
+                   help="BSS Eval v4 implementation: this project's (numpy, default) or museval's")
     r.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)),
                    help=f"SQLite results store (default: {DEFAULT_STORE})")
     r.add_argument("--no-cache", action="store_true", help="do not cache estimates on disk")

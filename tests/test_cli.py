@@ -177,3 +177,20 @@ def test_changed_audio_starts_a_new_run_instead_of_resuming(musdb_folder, capsys
     write_audio(musdb_folder / "test" / "song" / "vocals.wav", 0.5 * short_track["vocals"], SR)
     code, out, _ = _run(capsys, *args)
     assert code == 0 and "(new): 1 of 1 units computed" in out
+
+
+def test_bsseval_backends_give_the_same_rows(tmp_path, capsys):
+    from demixbench.benchmarks.store import ResultsStore
+
+    values = {}
+    for backend in ("numpy", "museval"):
+        store = tmp_path / f"{backend}.sqlite"
+        code, _, err = _run(capsys, "run", "--dataset", "synthetic:1", "--excerpt", "2",
+                            "--separators", "irm1", "--metrics", "sdr,isr,sir,sar",
+                            "--bsseval", backend, "--store", str(store), "--quiet")
+        assert code == 0, err
+        with ResultsStore(store) as s:
+            values[backend] = {(r["target"], r["metric"]): r["value"] for r in s.rows()}
+    assert values["numpy"].keys() == values["museval"].keys() and len(values["numpy"]) == 20
+    for key, v in values["numpy"].items():
+        assert v == pytest.approx(values["museval"][key], abs=0.01), key

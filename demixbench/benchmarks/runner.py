@@ -44,6 +44,7 @@ class RunConfig:
     excerpt: float = 30.0  # seconds, 0 = whole track
     win: float = 1.0  # BSS Eval frame length and hop, seconds
     gains: dict[str, float] = field(default_factory=dict)
+    bsseval: str = "numpy"  # BSS Eval backend: "numpy" (this project's) or "museval"
     cache_min_seconds: float = 0.5  # cache estimates that took at least this long to compute
 
 
@@ -202,7 +203,8 @@ class Runner:
             if self.cache and m.seconds >= self.config.cache_min_seconds:
                 self.cache.put(sep.config_hash(), key, estimates)
         t_metric = time.perf_counter()
-        scores = score_track(refs, estimates, self.config.metrics, sr, self.config.win)
+        scores = score_track(refs, estimates, self.config.metrics, sr, self.config.win,
+                             bsseval=self.config.bsseval)
         metric_seconds = time.perf_counter() - t_metric
         base = {"run_id": run_id, "dataset": dataset.name, "track": track.name,
                 "subset": track.subset, "excerpt": excerpt.label, "separator": sep.name,

@@ -1,8 +1,12 @@
 """BSS Eval v4 (images mode, 512-tap time-invariant filters, framewise), as museval computes it.
 
-The body currently delegates to museval's own ``metrics`` module, loaded by file so that
-museval's package ``__init__`` (which imports musdb -> stempeg and needs an ffmpeg binary) is
-never executed. The signature is the drop-in one of ``museval.evaluate``.
+Two backends with one signature, the drop-in one of ``museval.evaluate``:
+
+- ``"numpy"`` (default): this project's implementation (:mod:`.bsseval_numpy`), the same
+  quantities without museval's repeated work;
+- ``"museval"``: museval's own ``metrics`` module, the reference implementation, loaded by file
+  so that museval's package ``__init__`` (which imports musdb -> stempeg and needs an ffmpeg
+  binary) is never executed.
 """
 
 from __future__ import annotations
@@ -44,7 +48,16 @@ def _pad_or_truncate(references: np.ndarray, estimates: np.ndarray) -> np.ndarra
     return estimates
 
 
-def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100, hop: int = 44100):
+BACKENDS = ("numpy", "museval")
+
+
+def _silent_sources(x: np.ndarray) -> list[int]:
+    """Sources whose channels sum to zero at every sample (museval's notion of silent)."""
+    return [i for i in range(x.shape[0]) if not np.any(x[i].sum(axis=-1))]
+
+
+def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100, hop: int = 44100,
+                backend: str = "numpy"):
     """Framewise BSS Eval v4 SDR, ISR, SIR, SAR, exactly as ``museval.evaluate``.
 
     Shape: ``references`` and ``estimates`` are ``(nsrc, nsamples, nchan)`` (estimates are cut
@@ -54,14 +67,29 @@ def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100,
     (the projection is undefined); :func:`demixbench.metrics.score_track` applies the suite's
     silence policy before calling this.
     """
-    references = np.atleast_3d(np.asarray(references, dtype=np.float64))
-    estimates = np.atleast_3d(np.asarray(estimates, dtype=np.float64))
+    if backend not in BACKENDS:
+        raise MetricError(f"unknown BSS Eval backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    references = np.atleast_3d(np.asarray(references))
+    estimates = np.atleast_3d(np.asarray(estimates))
     if references.ndim != 3 or estimates.ndim != 3:
         raise MetricError("bss_eval_v4: expected arrays shaped (nsrc, nsamples, nchan)")
     if references.shape[0] != estimates.shape[0] or references.shape[2] != estimates.shape[2]:
         raise MetricError(f"bss_eval_v4: references {references.shape} and estimates "
                           f"{estimates.shape} differ in sources or channels")
     estimates = _pad_or_truncate(references, estimates)
+    for what, x in (("reference", references), ("estimate", estimates)):
+        silent = _silent_sources(x)
+        if silent:
+            raise MetricError(f"bss_eval_v4: {what}(s) {silent} are silent over the whole signal; "
+                              "the projection is undefined for them: leave them out (score_track "
+                              "does, and records the reason)")
+    if backend == "numpy":
+        from .bsseval_numpy import bss_eval_images_v4
+
+        values, _ = bss_eval_images_v4(references, estimates, int(win), int(hop))
+        return values[0], values[1], values[2], values[3]
+    references = references.astype(np.float64)
+    estimates = estimates.astype(np.float64)
     metrics = _museval_metrics()
     try:
         with warnings.catch_warnings():

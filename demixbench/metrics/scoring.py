@@ -71,12 +71,13 @@ def _quiet_frames(ref: np.ndarray, win: int, hop: int) -> int:
 
 def score_track(references: Mapping[str, np.ndarray], estimates: Mapping[str, np.ndarray],
                 metrics: Sequence[str], sample_rate: int, win_seconds: float = 1.0,
-                hop_seconds: float | None = None) -> list[Score]:
+                hop_seconds: float | None = None, bsseval: str = "numpy") -> list[Score]:
     """Score every target present in both ``references`` and ``estimates``.
 
     Shape: each signal ``(channels, samples)``; references and estimates of a target must have
     the same shape. ``metrics`` are names of :data:`METRICS`. Returns one :class:`Score` per
-    (target, metric), NaN values carrying their reason.
+    (target, metric), NaN values carrying their reason. ``bsseval`` picks the BSS Eval backend
+    ("numpy" or "museval", see :func:`bss_eval_v4`).
     """
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
@@ -132,7 +133,7 @@ def score_track(references: Mapping[str, np.ndarray], estimates: Mapping[str, np
                 continue
             r = np.stack([refs[t].T for t in usable])
             e = np.stack([ests[t].T for t in usable])
-            values = dict(zip(BSS_EVAL_METRICS, bss_eval_v4(r, e, win=win, hop=hop)))
+            values = dict(zip(BSS_EVAL_METRICS, bss_eval_v4(r, e, win=win, hop=hop, backend=bsseval)))
             for i, t in enumerate(usable):
                 if t in scored:
                     continue
