@@ -11,8 +11,6 @@ this process; then the peak RSS of a fresh process evaluating a 10-minute 4-stem
 from __future__ import annotations
 
 import argparse
-import glob
-import json
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,7 @@ from demixbench import STEMS
 from demixbench.datasets import demo_dataset
 from demixbench.datasets.synthetic import synthesize_track
 from demixbench.metrics import bss_eval_v4
+from demixbench.metrics.reference_vectors import load_images_case
 from demixbench.separators.oracles import IRM1
 
 SR = 44100
@@ -49,25 +48,6 @@ def compare(label: str, refs: np.ndarray, ests: np.ndarray, win: int = SR, hop: 
           + f"   NaN pattern {'equal' if same_nan else 'DIFFERENT'}", flush=True)
 
 
-def vector_case(root: Path, case: str):
-    import soundfile as sf
-
-    block = json.loads((root / f"output{case}.json").read_text())["Images Framewise"]
-    refs = [sf.read(f)[0] for f in sorted(glob.glob(str(root / f"ref{case}" / "*.wav")))]
-    ests = [sf.read(f)[0] for f in sorted(glob.glob(str(root / f"est{case}" / "*.wav")))]
-    if refs[0].ndim != 1:
-        return block, None, None
-    nchan, gain = block["nchan"], block["gain"]
-    r = np.stack([np.stack([x] * nchan, axis=1) for x in refs])
-    images = []
-    for x in ests:
-        chans = [x] + [x * gain] * (nchan - 1)
-        if block["reverse"]:
-            chans = [chans[0], *chans[1:][::-1]]
-        images.append(np.stack(chans, axis=1))
-    return block, r, np.stack(images)
-
-
 def agreement(shared: Path) -> None:
     print("== agreement with museval (largest |difference| in dB over every frame) ==")
     for seed in range(3):
@@ -80,7 +60,7 @@ def agreement(shared: Path) -> None:
         print(f"(no metric vectors under {root})")
         return
     for case in ("01", "02", "03", "05", "07", "09"):
-        block, refs, ests = vector_case(root, case)
+        block, refs, ests = load_images_case(root, case)
         compare(f"mir_eval vectors {case} (v4, win {block['win']})", refs, ests,
                 block["win"], block["hop"])
     print("mir_eval vectors 06: stereo files, not the mono layout; 08: four identical channels "
@@ -105,6 +85,7 @@ def speed() -> None:
 _CHILD = """
 import re, sys, time, numpy as np
 from demixbench.metrics import bss_eval_v4
+from demixbench.metrics.reference_vectors import load_images_case
 refs = np.load(sys.argv[1], mmap_mode="r"); ests = np.load(sys.argv[2], mmap_mode="r")
 t0 = time.perf_counter(); sdr, *_ = bss_eval_v4(refs, ests); t = time.perf_counter() - t0
 hwm = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) / 1024

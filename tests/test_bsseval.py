@@ -3,9 +3,6 @@ toolbox's numbers in mir_eval's reference vectors (through the framewise-filter 
 
 from __future__ import annotations
 
-import glob
-import json
-
 import numpy as np
 import pytest
 from conftest import SHARED
@@ -14,6 +11,7 @@ from demixbench.datasets.synthetic import synthesize_track
 from demixbench.errors import MetricError
 from demixbench.metrics import bss_eval_v4
 from demixbench.metrics.bsseval_numpy import bss_eval_images_v3, correlations, framing
+from demixbench.metrics.reference_vectors import load_images_case
 from demixbench.separators.oracles import IRM1
 
 SR = 44100
@@ -97,20 +95,7 @@ def test_correlations_match_direct_sums(rng):
 
 
 def _vector_case(case: str):
-    block = json.loads((VECTORS / f"output{case}.json").read_text())["Images Framewise"]
-    import soundfile as sf
-
-    refs = [sf.read(f)[0] for f in sorted(glob.glob(str(VECTORS / f"ref{case}" / "*.wav")))]
-    ests = [sf.read(f)[0] for f in sorted(glob.glob(str(VECTORS / f"est{case}" / "*.wav")))]
-    nchan, gain = block["nchan"], block["gain"]
-    r = np.stack([np.stack([x] * nchan, axis=1) for x in refs])
-    images = []
-    for x in ests:
-        chans = [x] + [x * gain] * (nchan - 1)
-        if block["reverse"]:
-            chans = [chans[0], *chans[1:][::-1]]
-        images.append(np.stack(chans, axis=1))
-    return block, r, np.stack(images)
+    return load_images_case(VECTORS, case)
 
 
 # The image references copy one mono file to every channel, so the Gram system is exactly
