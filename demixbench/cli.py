@@ -57,6 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         excerpt=args.excerpt,
         gains=_parse_gains(args.gains),
         bsseval=args.bsseval,
+        strategies=args.strategy or [],
     )
     store_path = Path(args.store)
     cache_dir = None if args.no_cache else store_path.parent / "estimates"
@@ -190,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--excerpt", type=float, default=30.0,
                    help="excerpt length in seconds where all stems are active (0 = whole track)")
     r.add_argument("--gains", help="per-stem gains in the rebuilt mixture, e.g. vocals=2")
+    r.add_argument("--strategy", action="append",
+                   help="wrap every separator in a strategy, e.g. progressive:target=vocals,"
+                        "steps=5,schedule=linear (schedules: linear, constant, cosine, geometric, "
+                        "list with betas=0.2/0.5/1); rows get one step each (repeatable)")
     r.add_argument("--bsseval", choices=("numpy", "museval"), default="numpy",
                    help="BSS Eval v4 implementation: this project's (numpy, default) or museval's")
     r.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)),

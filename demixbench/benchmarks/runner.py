@@ -23,11 +23,13 @@ from ..metrics import METRICS, score_track
 from ..separators import (
     Separator,
     SeparatorRegistry,
+    adapt_inputs,
     default_registry,
+    restore_outputs,
     separate_adapted,
     stable_hash,
 )
-from ..strategies import NO_STRATEGY
+from ..strategies import NO_STRATEGY, Strategy, build_strategy, parse_strategy
 from .cache import EstimateCache, input_key
 from .measure import measure
 from .store import ResultsStore, UnitRecord
@@ -44,6 +46,7 @@ class RunConfig:
     excerpt: float = 30.0  # seconds, 0 = whole track
     win: float = 1.0  # BSS Eval frame length and hop, seconds
     gains: dict[str, float] = field(default_factory=dict)
+    strategies: list[str] = field(default_factory=list)  # specs; empty = plain separators
     bsseval: str = "numpy"  # BSS Eval backend: "numpy" (this project's) or "museval"
     cache_min_seconds: float = 0.5  # cache estimates that took at least this long to compute
 
@@ -106,6 +109,7 @@ class Runner:
                                   f"{', '.join(METRICS)}")
         self.datasets: list[Dataset] = [open_dataset(spec) for spec in config.datasets]
         self.separators: list[Separator] = self._build_separators()
+        self.variants = self._build_variants()
 
     def _build_separators(self) -> list[Separator]:
         explicit = self.config.separators is not None
@@ -133,11 +137,28 @@ class Runner:
             raise DemixbenchError("no separator can run: " + "; ".join(self.notices or ["none given"]))
         return built
 
+    def _build_variants(self) -> list[tuple[Separator, Strategy | None]]:
+        """(separator, strategy) pairs to run: every separator plainly, or under each strategy."""
+        if not self.config.strategies:
+            return [(s, None) for s in self.separators]
+        out = []
+        for spec in self.config.strategies:
+            parse_strategy(spec)  # a malformed spec is an error whatever the separators
+            for sep in self.separators:
+                try:
+                    out.append((sep, build_strategy(spec, sep)))
+                except DemixbenchError as exc:
+                    self.notices.append(f"skipped {sep.name} with {spec}: {exc}")
+        if not out:
+            raise DemixbenchError("no separator can run the strategy: " + "; ".join(self.notices))
+        return out
+
     # -- identity ----------------------------------------------------------------------------
     def run_config(self) -> dict:
         c = asdict(self.config)
         c.pop("cache_min_seconds")
         c["separators"] = {s.name: s.config_hash() for s in self.separators}
+        c["strategies"] = sorted({st.strategy_hash() for _, st in self.variants if st})
         c["datasets"] = {d.name: {t.name: stable_hash(t.fingerprint) for t in d.tracks}
                          for d in self.datasets}
         return c
@@ -147,7 +168,7 @@ class Runner:
 
     def plan(self) -> list[Unit]:
         return [Unit(d.name, i, s.name) for d in self.datasets for i in range(len(d.tracks))
-                for s in self.separators]
+                for s, _ in self.variants]
 
     # -- execution ---------------------------------------------------------------------------
     def run(self, command: str = "") -> RunSummary:
@@ -162,57 +183,83 @@ class Runner:
         k = 0
         for dataset in self.datasets:
             for track in dataset.tracks:
-                stems = None
-                for sep in self.separators:
+                loaded = None
+                for sep, strategy in self.variants:
                     k += 1
-                    # the unit key needs the excerpt, which needs the audio: key on the track
-                    # and the config hash here, which determines the excerpt deterministically
-                    unit_key = f"{dataset.name}|{track.name}|{sep.config_hash()}|{NO_STRATEGY}"
+                    # the excerpt is a deterministic function of the track and the run config,
+                    # so (track, separator config, strategy config) identifies the unit
+                    unit_key = f"{dataset.name}|{track.name}|{sep.config_hash()}|" + (
+                        strategy.strategy_hash() if strategy else NO_STRATEGY)
                     if unit_key in done:
                         continue
-                    if stems is None:
-                        stems, sr = track.load()
-                        excerpt = choose_excerpt(stems, sr, self.config.excerpt)
-                        refs, mixture = cut_and_mix(stems, excerpt, self.config.gains)
-                        track_notices = [f"{dataset.name}/{track.name}: {s} is silent in the "
-                                         f"excerpt {excerpt.label}; its metrics are NaN "
-                                         "(silent reference)" for s in excerpt.silent_stems]
-                        for n in track_notices:
-                            if n not in self.notices:
-                                self.notices.append(n)
-                    self.progress(f"[{k}/{total}] {sep.name} on {dataset.name}/{track.name}")
-                    self._run_unit(run_id, unit_key, dataset, track, excerpt, sep, mixture, refs,
-                                   sr, track_notices)
+                    if loaded is None:
+                        loaded = self._load(dataset, track)
+                    label = sep.name + (f" {strategy.strategy_name}" if strategy else "")
+                    self.progress(f"[{k}/{total}] {label} on {dataset.name}/{track.name}")
+                    self._run_unit(run_id, unit_key, dataset, track, sep, strategy, *loaded)
                     ran += 1
         self.store.finish_run(run_id)
         return RunSummary(run_id, self.store.path, resumed, total, len(done), ran, self.notices,
                           time.perf_counter() - t0)
 
-    def _run_unit(self, run_id, unit_key, dataset, track, excerpt, sep, mixture, refs, sr,
-                  notices) -> None:
+    def _load(self, dataset: Dataset, track):
+        stems, sr = track.load()
+        excerpt = choose_excerpt(stems, sr, self.config.excerpt)
+        refs, mixture = cut_and_mix(stems, excerpt, self.config.gains)
+        notices = [f"{dataset.name}/{track.name}: {s} is silent in the excerpt {excerpt.label}; "
+                   "its metrics are NaN (silent reference)" for s in excerpt.silent_stems]
+        self.notices.extend(n for n in notices if n not in self.notices)
+        return excerpt, mixture, refs, sr, notices
+
+    def _separate(self, sep: Separator, mixture, refs, sr):
+        """Plain separation through the estimate cache: ([(step, estimates, info, refs)], seconds,
+        peak RSS, cached, conversions)."""
         references = refs if sep.oracle else None
         key = input_key(mixture, sr, references) if self.cache else ""
         estimates = self.cache.get(sep.config_hash(), key) if self.cache else None
-        cached = estimates is not None and set(estimates) == set(sep.sources)
-        conversions: list[str] = []
-        sep_seconds = peak = None
-        if not cached:
-            with measure() as m:
-                estimates, conversions = separate_adapted(sep, mixture, sr, references=references)
-            sep_seconds, peak = m.seconds, m.peak_rss_mb
-            if self.cache and m.seconds >= self.config.cache_min_seconds:
-                self.cache.put(sep.config_hash(), key, estimates)
-        t_metric = time.perf_counter()
-        scores = score_track(refs, estimates, self.config.metrics, sr, self.config.win,
-                             bsseval=self.config.bsseval)
-        metric_seconds = time.perf_counter() - t_metric
+        if estimates is not None and set(estimates) == set(sep.sources):
+            return [(0, estimates, {}, refs)], None, None, True, []
+        with measure() as m:
+            estimates, conversions = separate_adapted(sep, mixture, sr, references=references)
+        if self.cache and m.seconds >= self.config.cache_min_seconds:
+            self.cache.put(sep.config_hash(), key, estimates)
+        return [(0, estimates, {}, refs)], m.seconds, m.peak_rss_mb, False, conversions
+
+    def _trace(self, strategy: Strategy, mixture, refs, sr):
+        """A strategy's steps, each brought back to the input's rate and shape."""
+        with measure() as m:
+            mix, model_refs, work_sr, conversions = adapt_inputs(strategy, mixture, sr, refs)
+            steps = []
+            for step in strategy.trace(mix, work_sr, model_refs if strategy.oracle else None):
+                estimates, back = restore_outputs(step.estimates, work_sr, sr, mixture.shape)
+                step_refs = refs
+                if step.references is not None:
+                    step_refs, _ = restore_outputs(step.references, work_sr, sr, mixture.shape)
+                steps.append((step.index, estimates, step.info, step_refs))
+        return steps, m.seconds, m.peak_rss_mb, False, conversions + back
+
+    def _run_unit(self, run_id, unit_key, dataset, track, sep, strategy, excerpt, mixture, refs,
+                  sr, notices) -> None:
+        if strategy is None:
+            steps, sep_seconds, peak, cached, conversions = self._separate(sep, mixture, refs, sr)
+        else:
+            steps, sep_seconds, peak, cached, conversions = self._trace(strategy, mixture, refs, sr)
         base = {"run_id": run_id, "dataset": dataset.name, "track": track.name,
                 "subset": track.subset, "excerpt": excerpt.label, "separator": sep.name,
-                "separator_hash": sep.config_hash(), "oracle": int(sep.oracle),
-                "strategy": NO_STRATEGY, "strategy_hash": "", "step": 0,
+                "separator_hash": sep.config_hash(),
+                "oracle": int(strategy.oracle if strategy else sep.oracle),
+                "strategy": strategy.strategy_name if strategy else NO_STRATEGY,
+                "strategy_hash": strategy.strategy_hash() if strategy else "",
                 "sep_seconds": sep_seconds, "sep_peak_rss_mb": peak}
-        rows = [{**base, "target": s.target, "metric": s.metric, "value": s.value,
-                 "nan_reason": s.nan_reason, "detail": s.detail or None} for s in scores]
+        rows = []
+        t_metric = time.perf_counter()
+        for index, estimates, info, step_refs in steps:
+            scores = score_track(step_refs, estimates, self.config.metrics, sr, self.config.win,
+                                 bsseval=self.config.bsseval)
+            rows.extend({**base, "step": index, "target": s.target, "metric": s.metric,
+                         "value": s.value, "nan_reason": s.nan_reason,
+                         "detail": {**s.detail, **info} or None} for s in scores)
+        metric_seconds = time.perf_counter() - t_metric
         record = UnitRecord(unit_key, dataset.name, track.name, sep.name, sep_seconds, peak,
                             metric_seconds, cached, conversions, notices)
         self.store.write_unit(run_id, record, rows)

@@ -48,7 +48,7 @@ def leaderboard(rows: Iterable[dict]) -> list[dict]:
 def format_leaderboard(entries: list[dict]) -> str:
     """A fixed-width table; oracles are marked and listed after blind separators."""
     labels = [label for _, _, label in COLUMNS if any(label in e for e in entries)]
-    head = f"{'separator':<22}{'target':<15}" + "".join(f"{h:>9}" for h in labels) + f"{'tracks':>8}"
+    head = f"{'separator':<30}{'target':<15}" + "".join(f"{h:>9}" for h in labels) + f"{'tracks':>8}"
     lines = [head, "-" * len(head)]
     prev = None
     for e in entries:
@@ -63,7 +63,7 @@ def format_leaderboard(entries: list[dict]) -> str:
             cells.append(f"{'n/a':>9}" if math.isnan(v) else f"{v:>9.2f}")
         first = e.get(f"{labels[0]} n", e["tracks"]) if labels else e["tracks"]
         counts = f"{first}/{e['tracks']}"
-        lines.append(f"{name if name != prev else '':<22}{e['target']:<15}{''.join(cells)}"
+        lines.append(f"{name if name != prev else '':<30}{e['target']:<15}{''.join(cells)}"
                      f"{counts:>8}")
         prev = name
     lines.append("")

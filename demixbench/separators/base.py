@@ -142,17 +142,11 @@ class Separator(ABC):
         return f"{type(self).__name__}({params})"
 
 
-def separate_adapted(separator: Separator, mixture: np.ndarray, sample_rate: int, *,
-                     references: Mapping[str, np.ndarray] | None = None
-                     ) -> tuple[Estimates, list[str]]:
-    """Run ``separator`` on audio at any rate and channel count.
-
-    The mixture (and references, for oracles) are resampled and channel-adapted to what the
-    separator needs; the estimates are brought back to the input's rate, channels and length.
-    Returns ``(estimates, conversions)``: ``conversions`` lists every change made, in order.
-    """
+def adapt_inputs(separator: Separator, mixture: np.ndarray, sample_rate: int,
+                 references: Mapping[str, np.ndarray] | None = None):
+    """Bring the mixture (and, for oracles, the references) to the separator's rate and
+    channel count. Returns ``(mixture, references, work_rate, conversions)``."""
     mixture = check_audio(mixture, what="mixture")
-    n_ch, n = mixture.shape
     work_sr = separator.sample_rate or sample_rate
     log: list[str] = []
 
@@ -168,9 +162,15 @@ def separate_adapted(separator: Separator, mixture: np.ndarray, sample_rate: int
     if separator.oracle and references is not None:
         model_refs = {k: to_model(check_audio(v, what=f"reference {k}"), record=False)
                       for k, v in references.items()}
-    estimates = separator.separate(model_mix, work_sr, references=model_refs)
+    return model_mix, model_refs, work_sr, log
 
+
+def restore_outputs(estimates: Mapping[str, np.ndarray], work_sr: int, sample_rate: int,
+                    shape: tuple[int, int]) -> tuple[Estimates, list[str]]:
+    """Bring estimates back to the input's rate, channel count and length ``shape``."""
+    n_ch, n = shape
     out: Estimates = {}
+    log: list[str] = []
     for i, (src, est) in enumerate(estimates.items()):
         est, b = resample(est, work_sr, sample_rate)
         est, a = adapt_channels(est, n_ch)
@@ -180,3 +180,18 @@ def separate_adapted(separator: Separator, mixture: np.ndarray, sample_rate: int
                 log.append(f"output: fitted from {est.shape[1]} to {n} samples")
         out[src] = fit_length(est, n)
     return out, log
+
+
+def separate_adapted(separator: Separator, mixture: np.ndarray, sample_rate: int, *,
+                     references: Mapping[str, np.ndarray] | None = None
+                     ) -> tuple[Estimates, list[str]]:
+    """Run ``separator`` on audio at any rate and channel count.
+
+    The mixture (and references, for oracles) are resampled and channel-adapted to what the
+    separator needs; the estimates are brought back to the input's rate, channels and length.
+    Returns ``(estimates, conversions)``: ``conversions`` lists every change made, in order.
+    """
+    model_mix, model_refs, work_sr, log = adapt_inputs(separator, mixture, sample_rate, references)
+    estimates = separator.separate(model_mix, work_sr, references=model_refs)
+    out, back = restore_outputs(estimates, work_sr, sample_rate, mixture.shape)
+    return out, log + back
