@@ -150,3 +150,40 @@ def test_oracle_gain_mixtures_and_rows(stems, tmp_path, capsys):
     # the lemma: the target rises and the others fall as the target's gain rises
     assert si[(0, "vocals")] < si[(1, "vocals")] < si[(2, "vocals")]
     assert si[(0, "drums")] > si[(1, "drums")] > si[(2, "drums")]
+
+
+@pytest.mark.parametrize("mode", ["oracle", "blind"])
+def test_adaptive_beta_never_gets_worse(short_track, mode):
+    from demixbench.separators import default_registry
+
+    n = 2 * SR
+    refs = {k: v[:, :n] for k, v in short_track.items()}
+    y = np.sum([refs[k] for k in STEMS], axis=0)
+    inner = default_registry().create("irm1")
+    prog = ProgressiveSeparator(inner, "vocals", steps=3, adaptive=mode, candidates=3)
+    assert prog.oracle  # irm1 is an oracle anyway; adaptive=oracle would make any inner one
+    steps = prog.trace(y, SR, references=refs)
+    crit = [s.info["criterion"] for s in steps[1:]]
+    assert crit == sorted(crit)  # the previous estimate is always a candidate
+    for s in steps[1:]:
+        assert s.info["beta"] is None or s.info["beta"] in (1 / 3, 2 / 3, 1.0)
+    if mode == "oracle":
+        from demixbench.metrics import si_sdr
+
+        scores = [float(np.mean(si_sdr(refs["vocals"], s.estimates["vocals"]))) for s in steps]
+        assert scores == sorted(scores) or np.allclose(scores, sorted(scores))
+    with pytest.raises(DemixbenchError, match="adaptive must be oracle or blind"):
+        ProgressiveSeparator(inner, adaptive="greedy")
+
+
+def test_adaptive_oracle_marks_blind_separator_rows_as_oracle(tmp_path, capsys):
+    from demixbench.benchmarks.store import ResultsStore
+
+    code = main(["run", "--dataset", "synthetic:1", "--excerpt", "2", "--separators", "mix",
+                 "--metrics", "si_sdr", "--strategy",
+                 "progressive:target=vocals,steps=2,adaptive=oracle,candidates=2",
+                 "--store", str(tmp_path / "a.sqlite"), "--quiet"])
+    assert code == 0
+    capsys.readouterr()
+    with ResultsStore(tmp_path / "a.sqlite") as s:
+        assert {r["oracle"] for r in s.rows()} == {1}

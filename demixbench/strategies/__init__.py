@@ -24,7 +24,8 @@ STRATEGIES: dict[str, type[Strategy]] = {"progressive": ProgressiveSeparator,
 __all__ = ["NO_STRATEGY", "SCHEDULES", "STRATEGIES", "OracleGain", "ProgressiveSeparator", "Step", "Strategy",
            "build_strategy", "make_schedule", "parse_strategy"]
 
-_TYPES = {"steps": int, "value": float, "target": str, "schedule": str}
+_TYPES = {"steps": int, "value": float, "target": str, "schedule": str, "candidates": int,
+          "adaptive": str}
 
 
 def _parse_value(key: str, text: str) -> Any:

@@ -15,6 +15,20 @@ see an accompaniment scaled by (1 - β_n) plus the target's errors, so their non
 are estimates of a different mixture and would not be comparable with step 0. Keeping step 0's
 makes every step's non-target scores equal to step 0's, so per-step changes are the target's
 alone. This choice is recorded in the strategy config (``others: "step0"``).
+
+Adaptive β (Zang et al. 2025's idea, the seed paper's future work): at each step, K candidate
+weights ``β = k / K`` (k = 1..K) are tried and one estimate is kept, chosen by
+
+- ``adaptive="oracle"``: the SI-SDR of the candidate against the reference target (what Zang
+  et al.'s released music code does). It needs the references: an oracle, marked so in every row;
+- ``adaptive="blind"``: no reference. A separator that is given a clean target should return it
+  unchanged, so a candidate ``x`` is scored by how little re-separating it changes it:
+  ``SDR(x, separate(x)[t])`` (idempotence). Leakage of accompaniment into ``x`` is what the
+  separator removes on the second pass, so less change means less leakage. This costs one more
+  separation per candidate.
+
+In both modes the previous estimate is itself a candidate, so the criterion never gets worse
+from one step to the next; the chosen β (None when the previous estimate is kept) is recorded.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DemixbenchError
+from ..metrics.sdr import si_sdr, usdr
 from ..separators.base import Separator
 from .base import Step, Strategy
 from .schedules import make_schedule
@@ -34,15 +49,18 @@ class ProgressiveSeparator(Strategy):
     """Progressive inference around ``inner`` for ``target``.
 
     ``schedule`` is a name of :func:`make_schedule` (``value`` for constant/geometric,
-    ``betas`` for an explicit list). ``wiener=True`` asks for a Wiener refinement after each
-    step, which needs the project's Wiener post-filter (not built yet: it raises).
+    ``betas`` for an explicit list). ``adaptive`` ("oracle" or "blind") replaces the schedule
+    by a per-step choice among ``candidates`` weights (see the module doc). ``wiener=True`` asks
+    for a Wiener refinement after each step, which needs the project's Wiener post-filter (not
+    built yet: it raises).
     """
 
     strategy_name = "progressive"
 
     def __init__(self, inner: Separator, target: str = "vocals", steps: int = 5,
                  schedule: str = "linear", value: float | None = None,
-                 betas: list[float] | None = None, wiener: bool = False):
+                 betas: list[float] | None = None, wiener: bool = False,
+                 adaptive: str | None = None, candidates: int = 4):
         super().__init__(inner)
         if target not in inner.sources:
             raise DemixbenchError(f"progressive: {inner.name} has no stem {target!r}; choose one "
@@ -54,16 +72,34 @@ class ProgressiveSeparator(Strategy):
         self.steps = int(steps)
         self.schedule = schedule
         self.value = value
+        if adaptive not in (None, "oracle", "blind"):
+            raise DemixbenchError(f"progressive: adaptive must be oracle or blind, got {adaptive!r}")
+        if adaptive and candidates < 1:
+            raise DemixbenchError(f"progressive: candidates must be >= 1, got {candidates}")
+        self.adaptive = adaptive
+        self.candidates = int(candidates)
         self.betas = make_schedule(schedule, self.steps, value, betas)
 
+    @property
+    def oracle(self) -> bool:  # type: ignore[override]
+        return self.inner.oracle or self.adaptive == "oracle"
+
     def strategy_params(self) -> dict[str, Any]:
-        return {"target": self.target, "steps": self.steps, "schedule": self.schedule,
-                "betas": [round(float(b), 12) for b in self.betas], "wiener": False,
-                "others": "step0"}
+        params: dict[str, Any] = {"target": self.target, "steps": self.steps, "wiener": False,
+                                  "others": "step0"}
+        if self.adaptive:
+            params.update(adaptive=self.adaptive, candidates=self.candidates)
+        else:
+            params.update(schedule=self.schedule,
+                          betas=[round(float(b), 12) for b in self.betas])
+        return params
 
     def trace(self, mixture: np.ndarray, sample_rate: int,
               references: Mapping[str, np.ndarray] | None = None) -> list[Step]:
         """Steps 0..N: the mixture fed to the inner separator and the estimates returned."""
+        if self.adaptive == "oracle" and (references is None or self.target not in references):
+            raise DemixbenchError("progressive: adaptive=oracle needs the reference of "
+                                  f"{self.target!r}")
 
         def run(mix: np.ndarray):
             if self.inner.oracle:
@@ -73,9 +109,38 @@ class ProgressiveSeparator(Strategy):
         first = run(mixture)
         steps = [Step(0, mixture, first, {"beta": 0.0})]
         previous = first[self.target]
-        for n, beta in enumerate(self.betas, start=1):
-            mix_n = ((1.0 - beta) * mixture + beta * previous).astype(np.float32)
-            estimate = run(mix_n)[self.target]
-            steps.append(Step(n, mix_n, {**first, self.target: estimate}, {"beta": float(beta)}))
+        for n in range(1, self.steps + 1):
+            if self.adaptive:
+                beta, mix_n, estimate, score = self._choose(mixture, previous, run, references)
+                info = {"beta": beta, "kept_previous": beta is None, "criterion": score}
+            else:
+                beta = float(self.betas[n - 1])
+                mix_n = self._blend(mixture, previous, beta)
+                estimate = run(mix_n)[self.target]
+                info = {"beta": beta}
+            steps.append(Step(n, mix_n, {**first, self.target: estimate}, info))
             previous = estimate
         return steps
+
+    @staticmethod
+    def _blend(mixture: np.ndarray, previous: np.ndarray, beta: float) -> np.ndarray:
+        return ((1.0 - beta) * mixture + beta * previous).astype(np.float32)
+
+    def _criterion(self, estimate: np.ndarray, run, references) -> float:
+        if not np.any(estimate):
+            return float("-inf")
+        if self.adaptive == "oracle":
+            return float(np.mean(si_sdr(references[self.target], estimate)))
+        return usdr(estimate, run(estimate)[self.target])  # idempotence, in dB
+
+    def _choose(self, mixture, previous, run, references):
+        """Best of the previous estimate (kept as is: β None) and K re-separations."""
+        best = (None, mixture, previous, self._criterion(previous, run, references))
+        for k in range(1, self.candidates + 1):
+            beta = k / self.candidates
+            mix = self._blend(mixture, previous, beta)
+            estimate = run(mix)[self.target]
+            score = self._criterion(estimate, run, references)
+            if score > best[3]:
+                best = (beta, mix, estimate, score)
+        return best
