@@ -116,7 +116,11 @@ def test_cli_rows_per_step_and_step0_equals_plain_run(tmp_path, capsys):
         plain = {(r["target"], r["metric"]): r["value"] for r in s.rows()}
     with ResultsStore(tmp_path / "prog.sqlite") as s:
         rows = s.rows()
+        import json
+
+        configs = json.loads(s.runs()[0]["config"])["strategy_configs"]
     assert {r["strategy"] for r in rows} == {"progressive"}
+    assert configs[rows[0]["strategy_hash"]]["schedule"] == "geometric"  # rows -> their config
     assert sorted({r["step"] for r in rows}) == [0, 1, 2, 3]
     step0 = {(r["target"], r["metric"]): r["value"] for r in rows if r["step"] == 0}
     assert step0 == pytest.approx(plain)

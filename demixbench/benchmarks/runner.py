@@ -158,7 +158,8 @@ class Runner:
         c = asdict(self.config)
         c.pop("cache_min_seconds")
         c["separators"] = {s.name: s.config_hash() for s in self.separators}
-        c["strategies"] = sorted({st.strategy_hash() for _, st in self.variants if st})
+        c["strategy_configs"] = {st.strategy_hash(): st.strategy_config()
+                                 for _, st in self.variants if st}
         c["datasets"] = {d.name: {t.name: stable_hash(t.fingerprint) for t in d.tracks}
                          for d in self.datasets}
         return c
