@@ -108,7 +108,8 @@ def figure3(rows_by_target, steps) -> None:
                 d, p, _ = paired(data.get((s, n), {}), base)
                 means.append(mean(data.get((s, n), {}).values()))
                 cells.append(f"{fmt(means[-1])} ({d:+.2f}, {p:.3f})" if not math.isnan(d) else "n/a")
-            best = int(np.nanargmax(means)) if not all(math.isnan(m) for m in means) else 0
+            rounded = np.round(means, 6)  # float32 noise must not pick a "best" step
+            best = int(np.nanargmax(rounded)) if not all(math.isnan(m) for m in means) else 0
             print(f"| {s} | {fmt(means[0])} | " + " | ".join(cells) + f" | {best} | {len(base)} |")
         print()
 
