@@ -37,6 +37,45 @@ def _parse_gains(text: str | None) -> dict[str, float]:
     return out
 
 
+def _strategies(specs: list[str] | None, wiener: bool) -> list[str]:
+    """``--strategy`` specs, with ``--wiener`` adding the post-filtered twin of each."""
+    specs = list(specs or [])
+    if not wiener:
+        return specs
+    if not specs:
+        return ["none", "wiener"]
+    twins = []
+    for spec in specs:
+        name = spec.partition(":")[0]
+        if name == "none":
+            twins.append("wiener")
+        elif name == "progressive":
+            twins.append(spec + ",wiener=true" if ":" in spec else spec + ":wiener=true")
+        elif name != "wiener":
+            raise DemixbenchError(f"--wiener cannot be combined with --strategy {spec}; add "
+                                  "--strategy wiener or use the strategy's own wiener option")
+    return specs + [t for t in twins if t not in specs]
+
+
+def _parse_params(items: list[str] | None) -> dict[str, dict]:
+    """``["hpss_repet.max_frames=50", ...]`` -> ``{"hpss_repet": {"max_frames": 50}}``.
+
+    Values are read as JSON where they parse (numbers, true/false, lists), else as text."""
+    out: dict[str, dict] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        name, dot, param = key.partition(".")
+        if not (sep and dot and name and param):
+            raise DemixbenchError(f"--param {item!r}: expected SEPARATOR.PARAMETER=VALUE, e.g. "
+                                  "hpss_repet.max_frames=50")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        out.setdefault(name, {})[param] = value
+    return out
+
+
 def _split(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -57,7 +96,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         excerpt=args.excerpt,
         gains=_parse_gains(args.gains),
         bsseval=args.bsseval,
-        strategies=args.strategy or [],
+        strategies=_strategies(args.strategy, args.wiener),
+        params=_parse_params(args.param),
     )
     store_path = Path(args.store)
     cache_dir = None if args.no_cache else store_path.parent / "estimates"
@@ -151,7 +191,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from .audio import load_audio, write_audio
     from .separators import default_registry, separate_adapted
 
-    sep = default_registry().create(args.separator)
+    sep = default_registry().create(args.separator, **_parse_params(args.param).get(args.separator, {}))
     if sep.oracle:
         raise DemixbenchError(f"{sep.name} is an oracle: it needs the reference stems, which a "
                               "single file does not have; use `demixbench run` on a dataset")
@@ -163,6 +203,27 @@ def cmd_separate(args: argparse.Namespace) -> int:
     for stem, est in estimates.items():
         path = write_audio(out / f"{stem}.wav", est, sr)
         print(path)
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from .datasets import open_dataset
+    from .separators import default_registry
+
+    params = _parse_params(args.param).get(args.separator, {})
+    cls = default_registry().get(args.separator)
+    if not hasattr(cls, "untrained"):
+        raise DemixbenchError(f"{args.separator} learns nothing from data; separators that do: "
+                              "nmf_supervised")
+    try:
+        sep = cls.untrained(**params)
+    except TypeError as exc:
+        raise DemixbenchError(f"{args.separator}: bad parameters {params}: {exc}") from None
+    tracks = [t for spec in args.dataset for t in open_dataset(spec)]
+    _err(f"fitting {args.separator} on {len(tracks)} tracks from {', '.join(args.dataset)}")
+    sep.fit(tracks)
+    path = sep.save(args.out)
+    print(f"{path} (content sha256 {sep.config()['params'].get('dictionaries_sha256')})")
     return 0
 
 
@@ -194,7 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strategy", action="append",
                    help="wrap every separator in a strategy, e.g. progressive:target=vocals,"
                         "steps=5,schedule=linear (schedules: linear, constant, cosine, geometric, "
-                        "list with betas=0.2/0.5/1); rows get one step each (repeatable)")
+                        "list with betas=0.2/0.5/1), wiener:iterations=1, or none (the plain "
+                        "separator); rows get one step each (repeatable)")
+    r.add_argument("--wiener", action="store_true",
+                   help="also run every separator (or strategy) followed by the multichannel Wiener "
+                        "post-filter, so one run holds the with/without comparison")
+    r.add_argument("--param", action="append", metavar="SEPARATOR.KEY=VALUE",
+                   help="a separator's constructor parameter, e.g. hpss_repet.max_frames=50 or "
+                        "nmf_supervised.dictionaries=dicts.npz (repeatable)")
     r.add_argument("--bsseval", choices=("numpy", "museval"), default="numpy",
                    help="BSS Eval v4 implementation: this project's (numpy, default) or museval's")
     r.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)),
@@ -217,7 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("file")
     se.add_argument("-s", "--separator", required=True)
     se.add_argument("-o", "--output", required=True)
+    se.add_argument("--param", action="append", metavar="SEPARATOR.KEY=VALUE",
+                    help="a constructor parameter of the separator (repeatable)")
     se.set_defaults(func=cmd_separate)
+
+    fi = sub.add_parser("fit", help="fit a learning separator (nmf_supervised) and save what it learned")
+    fi.add_argument("separator")
+    fi.add_argument("--dataset", action="append", required=True,
+                    help="training data, e.g. synthetic:8:train or musdb:PATH:train (repeatable)")
+    fi.add_argument("--out", required=True, help="file to write (.npz)")
+    fi.add_argument("--param", action="append", metavar="SEPARATOR.KEY=VALUE",
+                    help="a constructor parameter, e.g. nmf_supervised.n_components=32")
+    fi.set_defaults(func=cmd_fit)
 
     sy = sub.add_parser("synth", help="write the synthetic dataset to disk in MUSDB layout")
     sy.add_argument("output")

@@ -98,8 +98,26 @@ def test_strategy_specs_and_errors():
         parse_strategy("progressive:steps=many")
     with pytest.raises(DemixbenchError, match="has no stem 'piano'"):
         ProgressiveSeparator(LeakyVocals(), target="piano")
-    with pytest.raises(DemixbenchError, match="needs the Wiener post-filter"):
-        ProgressiveSeparator(LeakyVocals(), wiener=True)
+    assert parse_strategy("wiener:iterations=2,sum_to_mix=true") == (
+        "wiener", {"iterations": 2, "sum_to_mix": True})
+    assert parse_strategy("none") == ("none", {})
+
+
+def test_progressive_wiener_refines_every_separation(stems):
+    from demixbench.separators.wiener import wiener_postfilter
+
+    y = np.sum([stems[k] for k in STEMS], axis=0)
+    steps = ProgressiveSeparator(LeakyVocals(), "vocals", 2, wiener=True).trace(y, SR)
+    plain = LeakyVocals().separate(y, SR)
+    step0 = wiener_postfilter(y, plain)
+    for k in STEMS:
+        np.testing.assert_allclose(steps[0].estimates[k], step0[k], atol=1e-6)
+    # step 1 separates the blend of y and the *refined* step-0 target, and refines again
+    mix1 = ((1 - 0.5) * y + 0.5 * step0["vocals"]).astype(np.float32)
+    np.testing.assert_allclose(steps[1].mixture, mix1, atol=1e-6)
+    again = wiener_postfilter(mix1, LeakyVocals().separate(mix1, SR))
+    np.testing.assert_allclose(steps[1].estimates["vocals"], again["vocals"], atol=1e-6)
+    assert ProgressiveSeparator(LeakyVocals(), wiener=True).strategy_config()["wiener"] is True
 
 
 def test_cli_rows_per_step_and_step0_equals_plain_run(tmp_path, capsys):
@@ -111,7 +129,7 @@ def test_cli_rows_per_step_and_step0_equals_plain_run(tmp_path, capsys):
     code = main([*common, "--strategy", "progressive:target=vocals,steps=3,schedule=geometric",
                  "--store", str(tmp_path / "prog.sqlite")])
     out = capsys.readouterr().out
-    assert code == 0 and "irm2 (oracle) progressive@3" in out
+    assert code == 0 and "irm2 (oracle) +progressive@3" in out
     with ResultsStore(tmp_path / "plain.sqlite") as s:
         plain = {(r["target"], r["metric"]): r["value"] for r in s.rows()}
     with ResultsStore(tmp_path / "prog.sqlite") as s:
@@ -146,7 +164,7 @@ def test_oracle_gain_mixtures_and_rows(stems, tmp_path, capsys):
     code = main(["run", "--dataset", "synthetic:1", "--excerpt", "2", "--separators", "mix",
                  "--metrics", "si_sdr", "--strategy", "oracle-gain:target=vocals,gains=1/2/4",
                  "--store", str(tmp_path / "g.sqlite"), "--quiet"])
-    assert code == 0 and "mix (oracle) oracle-gain@2" in capsys.readouterr().out
+    assert code == 0 and "mix (oracle) +oracle-gain@2" in capsys.readouterr().out
     with ResultsStore(tmp_path / "g.sqlite") as s:
         rows = s.rows()
     assert {r["oracle"] for r in rows} == {1}  # the experiment uses the references

@@ -47,6 +47,7 @@ class RunConfig:
     win: float = 1.0  # BSS Eval frame length and hop, seconds
     gains: dict[str, float] = field(default_factory=dict)
     strategies: list[str] = field(default_factory=list)  # specs; empty = plain separators
+    params: dict[str, dict] = field(default_factory=dict)  # separator -> constructor parameters
     bsseval: str = "numpy"  # BSS Eval backend: "numpy" (this project's) or "museval"
     cache_min_seconds: float = 0.5  # cache estimates that took at least this long to compute
 
@@ -114,6 +115,10 @@ class Runner:
     def _build_separators(self) -> list[Separator]:
         explicit = self.config.separators is not None
         names = self.config.separators if explicit else self.registry.names()
+        stray = sorted(set(self.config.params) - set(names))
+        if stray:
+            raise DemixbenchError(f"--param names separator(s) {', '.join(stray)} that this run "
+                                  f"does not include; run includes {', '.join(names)}")
         built = []
         for name in names:
             try:
@@ -128,9 +133,9 @@ class Runner:
                 self.notices.append(f"skipped {name}: {why}")
                 continue
             try:
-                built.append(self.registry.create(name))
+                built.append(self.registry.create(name, **self.config.params.get(name, {})))
             except SeparatorError as exc:
-                if explicit:
+                if explicit or name in self.config.params:
                     raise
                 self.notices.append(f"skipped {name}: {exc}")
         if not built:
@@ -143,7 +148,10 @@ class Runner:
             return [(s, None) for s in self.separators]
         out = []
         for spec in self.config.strategies:
-            parse_strategy(spec)  # a malformed spec is an error whatever the separators
+            name, _ = parse_strategy(spec)  # a malformed spec is an error whatever the separators
+            if name == NO_STRATEGY:
+                out.extend((s, None) for s in self.separators)
+                continue
             for sep in self.separators:
                 try:
                     out.append((sep, build_strategy(spec, sep)))

@@ -51,10 +51,12 @@ def format_leaderboard(entries: list[dict]) -> str:
     head = f"{'separator':<30}{'target':<15}" + "".join(f"{h:>9}" for h in labels) + f"{'tracks':>8}"
     lines = [head, "-" * len(head)]
     prev = None
+    multi_step = {(e["separator"], e["strategy"]) for e in entries if e["step"] > 0}
     for e in entries:
         name = e["separator"] + (" (oracle)" if e["oracle"] else "")
-        if e["strategy"] != "none":
-            name += f" {e['strategy']}@{e['step']}"
+        if e["strategy"] != "none":  # one-step strategies (wiener) need no step number
+            step = f"@{e['step']}" if (e["separator"], e["strategy"]) in multi_step else ""
+            name += f" +{e['strategy']}{step}"
         if prev is not None and prev != name:
             lines.append("")
         cells = []

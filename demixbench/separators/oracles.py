@@ -112,3 +112,38 @@ class IBM2(_IBM):
     name = "ibm2"
     alpha = 2.0
     description = "ideal binary mask (alpha=2, theta=0.5), oracle"
+
+
+class MWF(Separator):
+    """Multichannel Wiener filter oracle (SiSEC 2018): each stem's PSD and spatial covariance
+    are estimated from the true stem, and the mixture is filtered with them once (see
+    :mod:`demixbench.separators.wiener`). Unlike the mask oracles it uses the inter-channel
+    correlations, so it is the upper bound of Wiener post-filtering."""
+
+    name = "mwf"
+    sources = STEMS
+    sample_rate = None
+    oracle = True
+    description = "multichannel Wiener filter with PSDs and spatial covariances of the true stems, oracle"
+
+    def __init__(self, n_fft: int = 4096, hop: int = 1024):
+        if n_fft < 16 or n_fft % 2 or not 0 < hop <= n_fft:
+            raise SeparatorError(f"mwf: need an even n_fft >= 16 and 0 < hop <= n_fft, got "
+                                 f"n_fft={n_fft}, hop={hop}")
+        self.n_fft, self.hop = int(n_fft), int(hop)
+
+    def params(self) -> dict:
+        return {"n_fft": self.n_fft, "hop": self.hop}
+
+    def _separate(self, mixture, sample_rate, references) -> Estimates:
+        from .wiener import filter_mixture, istft, psd_and_covariance, stft
+
+        missing = [s for s in self.sources if s not in references]
+        if missing:
+            raise SeparatorError(f"mwf: references lack {missing}; an oracle needs every one "
+                                 f"of {list(self.sources)}")
+        n = mixture.shape[1]
+        x = stft(mixture, self.n_fft, self.hop)
+        v, R = psd_and_covariance([stft(references[s], self.n_fft, self.hop) for s in self.sources])
+        specs = filter_mixture(x, v, R)
+        return {s: istft(y, self.n_fft, self.hop, n) for s, y in zip(self.sources, specs)}

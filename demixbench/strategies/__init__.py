@@ -16,22 +16,25 @@ from .base import Step, Strategy
 from .oracle_gain import OracleGain
 from .progressive import ProgressiveSeparator
 from .schedules import SCHEDULES, make_schedule
+from .wiener import WienerFilter
 
 NO_STRATEGY = "none"
 STRATEGIES: dict[str, type[Strategy]] = {"progressive": ProgressiveSeparator,
-                                         "oracle-gain": OracleGain}
+                                         "oracle-gain": OracleGain,
+                                         "wiener": WienerFilter}
 
 __all__ = ["NO_STRATEGY", "SCHEDULES", "STRATEGIES", "OracleGain", "ProgressiveSeparator", "Step", "Strategy",
-           "build_strategy", "make_schedule", "parse_strategy"]
+           "WienerFilter", "build_strategy", "make_schedule", "parse_strategy"]
 
 _TYPES = {"steps": int, "value": float, "target": str, "schedule": str, "candidates": int,
-          "adaptive": str}
+          "adaptive": str, "iterations": int, "n_fft": int, "hop": int}
+_BOOLS = ("wiener", "sum_to_mix")
 
 
 def _parse_value(key: str, text: str) -> Any:
     if key in ("betas", "gains"):
         return [float(v) for v in text.split("/") if v]
-    if key == "wiener":
+    if key in _BOOLS:
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise ValueError(text)
         return text.lower() in ("true", "1", "yes")
@@ -41,8 +44,11 @@ def _parse_value(key: str, text: str) -> Any:
 def parse_strategy(spec: str) -> tuple[str, dict[str, Any]]:
     """``"progressive:target=vocals,steps=5"`` -> ``("progressive", {"target": ..., ...})``."""
     name, _, rest = spec.partition(":")
+    if name == NO_STRATEGY and not rest:
+        return name, {}
     if name not in STRATEGIES:
-        raise DemixbenchError(f"unknown strategy {name!r}; use one of {', '.join(STRATEGIES)}")
+        raise DemixbenchError(f"unknown strategy {name!r}; use one of {', '.join(STRATEGIES)} "
+                              f"(or {NO_STRATEGY} for the plain separator)")
     params: dict[str, Any] = {}
     for part in filter(None, (p.strip() for p in rest.split(","))):
         key, sep, text = part.partition("=")
