@@ -98,6 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         bsseval=args.bsseval,
         strategies=_strategies(args.strategy, args.wiener),
         params=_parse_params(args.param),
+        weights=args.weights,
+        allow_test_trained=args.allow_test_trained,
     )
     store_path = Path(args.store)
     cache_dir = None if args.no_cache else store_path.parent / "estimates"
@@ -177,6 +179,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         ok, why = cls.availability()
         avail = "yes" if ok else "no"
+        if not ok and "weights not found" in why:
+            why = f"weights not in {_cache_text()}: `demixbench fetch {name}` or --weights PATH"
         desc = cls.description + ("" if ok else f" [{why}]")
         print(f"  {name:<16}{','.join(cls.sources):<42}{('yes' if cls.oracle else 'no'):<8}"
               f"{('yes' if cls.needs_weights else 'no'):<9}{avail:<10}{desc}")
@@ -187,11 +191,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_text() -> str:
+    from .weights import cache_dir
+
+    return str(cache_dir())
+
+
 def cmd_separate(args: argparse.Namespace) -> int:
     from .audio import load_audio, write_audio
     from .separators import default_registry, separate_adapted
 
-    sep = default_registry().create(args.separator, **_parse_params(args.param).get(args.separator, {}))
+    params = _parse_params(args.param).get(args.separator, {})
+    if args.weights:
+        params.setdefault("weights", args.weights)
+    sep = default_registry().create(args.separator, **params)
     if sep.oracle:
         raise DemixbenchError(f"{sep.name} is an oracle: it needs the reference stems, which a "
                               "single file does not have; use `demixbench run` on a dataset")
@@ -224,6 +237,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
     sep.fit(tracks)
     path = sep.save(args.out)
     print(f"{path} (content sha256 {sep.config()['params'].get('dictionaries_sha256')})")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from .weights import fetch, manifest
+
+    for name in args.names:
+        mw = manifest(name)
+        for path in fetch(name, args.dest, progress=_err):
+            print(path)
+        if not mw.files:
+            _err(f"{name}: nothing to download")
     return 0
 
 
@@ -263,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--param", action="append", metavar="SEPARATOR.KEY=VALUE",
                    help="a separator's constructor parameter, e.g. hpss_repet.max_frames=50 or "
                         "nmf_supervised.dictionaries=dicts.npz (repeatable)")
+    r.add_argument("--weights", metavar="PATH",
+                   help="weight file or folder for the separators that need weights (else "
+                        "$DEMIXBENCH_CACHE, default the torch hub checkpoint folder)")
+    r.add_argument("--allow-test-trained", action="store_true",
+                   help="score models trained on MUSDB18 test (mdx_extra) on that split anyway")
     r.add_argument("--bsseval", choices=("numpy", "museval"), default="numpy",
                    help="BSS Eval v4 implementation: this project's (numpy, default) or museval's")
     r.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)),
@@ -287,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("-o", "--output", required=True)
     se.add_argument("--param", action="append", metavar="SEPARATOR.KEY=VALUE",
                     help="a constructor parameter of the separator (repeatable)")
+    se.add_argument("--weights", metavar="PATH", help="weight file or folder for the separator")
     se.set_defaults(func=cmd_separate)
 
     fi = sub.add_parser("fit", help="fit a learning separator (nmf_supervised) and save what it learned")
@@ -297,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--param", action="append", metavar="SEPARATOR.KEY=VALUE",
                     help="a constructor parameter, e.g. nmf_supervised.n_components=32")
     fi.set_defaults(func=cmd_fit)
+
+    fe = sub.add_parser("fetch", help="download a model's published weights into the cache "
+                                       "(the only command that uses the network)")
+    fe.add_argument("names", nargs="+", help="e.g. htdemucs mdx_extra")
+    fe.add_argument("--dest", help="folder (default: $DEMIXBENCH_CACHE or the torch hub cache)")
+    fe.set_defaults(func=cmd_fetch)
 
     sy = sub.add_parser("synth", help="write the synthetic dataset to disk in MUSDB layout")
     sy.add_argument("output")

@@ -30,6 +30,7 @@ from ..separators import (
     stable_hash,
 )
 from ..strategies import NO_STRATEGY, Strategy, build_strategy, parse_strategy
+from ..weights import WeightsError
 from .cache import EstimateCache, input_key
 from .measure import measure
 from .store import ResultsStore, UnitRecord
@@ -48,6 +49,8 @@ class RunConfig:
     gains: dict[str, float] = field(default_factory=dict)
     strategies: list[str] = field(default_factory=list)  # specs; empty = plain separators
     params: dict[str, dict] = field(default_factory=dict)  # separator -> constructor parameters
+    weights: str | None = None  # a weight file or folder for the separators that need weights
+    allow_test_trained: bool = False  # score models trained on MUSDB18 test on that split
     bsseval: str = "numpy"  # BSS Eval backend: "numpy" (this project's) or "museval"
     cache_min_seconds: float = 0.5  # cache estimates that took at least this long to compute
 
@@ -110,6 +113,7 @@ class Runner:
                                   f"{', '.join(METRICS)}")
         self.datasets: list[Dataset] = [open_dataset(spec) for spec in config.datasets]
         self.separators: list[Separator] = self._build_separators()
+        self._check_test_trained()
         self.variants = self._build_variants()
 
     def _build_separators(self) -> list[Separator]:
@@ -128,12 +132,20 @@ class Runner:
                     raise
                 self.notices.append(f"skipped {name}: {exc}")
                 continue
-            ok, why = cls.availability()
-            if not ok:
-                self.notices.append(f"skipped {name}: {why}")
-                continue
+            if not explicit and not getattr(cls, "default_run", True):
+                continue  # test-only models run when named
+            params = dict(self.config.params.get(name, {}))
+            if cls.needs_weights and self.config.weights and "weights" not in params:
+                params["weights"] = self.config.weights
+            if not cls.needs_weights:  # those report missing weights when built
+                ok, why = cls.availability()
+                if not ok:
+                    self.notices.append(f"skipped {name}: {why}")
+                    continue
             try:
-                built.append(self.registry.create(name, **self.config.params.get(name, {})))
+                built.append(self.registry.create(name, **params))
+            except WeightsError as exc:  # missing or bad weights skip the model, not the run
+                self.notices.append(f"skipped {name}: {exc}")
             except SeparatorError as exc:
                 if explicit or name in self.config.params:
                     raise
@@ -141,6 +153,20 @@ class Runner:
         if not built:
             raise DemixbenchError("no separator can run: " + "; ".join(self.notices or ["none given"]))
         return built
+
+    def _check_test_trained(self) -> None:
+        """Models trained on MUSDB18 test (mdx_extra) must not be scored on it unnoticed."""
+        leaky = [s.name for s in self.separators if getattr(type(s), "trained_on_musdb_test", False)]
+        on_test = [d.name for d in self.datasets
+                   if d.name.startswith("musdb:") and any(t.subset == "test" for t in d.tracks)]
+        if not (leaky and on_test):
+            return
+        msg = (f"{', '.join(leaky)} {'was' if len(leaky) == 1 else 'were'} trained on MUSDB18 test, "
+               f"and {', '.join(on_test)} holds test tracks: their scores there are not held-out")
+        if not self.config.allow_test_trained:
+            raise DemixbenchError(msg + "; drop them, use the train split, or pass "
+                                  "--allow-test-trained to score them anyway")
+        self.notices.append("warning: " + msg + " (--allow-test-trained)")
 
     def _build_variants(self) -> list[tuple[Separator, Strategy | None]]:
         """(separator, strategy) pairs to run: every separator plainly, or under each strategy."""

@@ -51,6 +51,8 @@ class Separator(ABC):
     oracle: ClassVar[bool] = False
     needs_weights: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    # False for test-only models (random weights): left out when a run names no separators
+    default_run: ClassVar[bool] = True
 
     # -- what a subclass implements ------------------------------------------------------
     @abstractmethod
@@ -116,6 +118,11 @@ class Separator(ABC):
                 raise SeparatorError(f"{self.name}: estimate {src!r} contains NaN or Inf")
             out[src] = np.ascontiguousarray(est, dtype=np.float32)
         return out
+
+    def notes(self) -> list[str]:
+        """What this instance changed from what it was asked (e.g. a device fallback); the
+        runner records them with the unit's conversions."""
+        return []
 
     def config(self) -> dict[str, Any]:
         """Everything that changes the output; its hash keys the estimate cache and result rows."""
@@ -194,4 +201,4 @@ def separate_adapted(separator: Separator, mixture: np.ndarray, sample_rate: int
     model_mix, model_refs, work_sr, log = adapt_inputs(separator, mixture, sample_rate, references)
     estimates = separator.separate(model_mix, work_sr, references=model_refs)
     out, back = restore_outputs(estimates, work_sr, sample_rate, mixture.shape)
-    return out, log + back
+    return out, log + back + [f"separator: {n}" for n in separator.notes()]

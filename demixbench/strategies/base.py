@@ -47,6 +47,9 @@ class Strategy(Separator):
     def strategy_params(self) -> dict[str, Any]:
         return {}
 
+    def notes(self) -> list[str]:
+        return self.inner.notes()
+
     def strategy_config(self) -> dict[str, Any]:
         return {"strategy": self.strategy_name, **self.strategy_params()}
 
