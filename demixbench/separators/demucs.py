@@ -37,6 +37,14 @@ def _import_demucs():
     return demucs
 
 
+def _demucs_available() -> tuple[bool, str]:
+    try:
+        _import_demucs()
+    except SeparatorError as exc:
+        return False, str(exc)
+    return True, ""
+
+
 def pick_device(requested: str) -> tuple[str, str | None]:
     """``(device, note)``: the device to run on, and a note when it differs from the request."""
     import torch
@@ -83,11 +91,8 @@ class DemucsSeparator(Separator):
     # -- weights -----------------------------------------------------------------------------
     @classmethod
     def availability(cls) -> tuple[bool, str]:
-        try:
-            _import_demucs()
-        except SeparatorError as exc:
-            return False, str(exc)
-        return available(cls.name)
+        ok, why = _demucs_available()
+        return available(cls.name) if ok else (ok, why)
 
     def _locate(self):
         return locate(self.name, self.weights)
@@ -158,11 +163,7 @@ class DemucsUnittest(DemucsSeparator):
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
-        try:
-            _import_demucs()
-        except SeparatorError as exc:
-            return False, str(exc)
-        return True, ""
+        return _demucs_available()
 
     def _locate(self):
         return []

