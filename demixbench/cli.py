@@ -230,7 +230,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                               "nmf_supervised")
     try:
         sep = cls.untrained(**params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise DemixbenchError(f"{args.separator}: bad parameters {params}: {exc}") from None
     tracks = [t for spec in args.dataset for t in open_dataset(spec)]
     _err(f"fitting {args.separator} on {len(tracks)} tracks from {', '.join(args.dataset)}")

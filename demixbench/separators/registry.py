@@ -88,7 +88,7 @@ class SeparatorRegistry:
                 raise SeparatorError(f"{name} is not available here: {why}")
         try:
             return cls(**params)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise SeparatorError(f"{name}: bad parameters {params}: {exc}") from None
 
 
