@@ -273,8 +273,11 @@ def projection_filters(references: np.ndarray, estimates: np.ndarray, lags: int 
 
 # -- frames ---------------------------------------------------------------------------------------
 def _frame_block(x: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
-    """``(nsrc, n, nchan)`` -> ``(nsrc, nchan, len(starts), width)`` float64."""
-    out = np.stack([np.asarray(x[:, s:s + width, :], dtype=np.float64) for s in starts], axis=1)
+    """``(nsrc, n, nchan)`` -> ``(nsrc, nchan, len(starts), width)``, float32 inputs kept in
+    float32 (the precision the frame transforms use), anything else as float64 (so that the
+    silence rule sees what museval sees)."""
+    dtype = np.float32 if x.dtype == np.float32 else np.float64
+    out = np.stack([np.asarray(x[:, s:s + width, :], dtype=dtype) for s in starts], axis=1)
     return out.transpose(0, 3, 1, 2)
 
 
