@@ -329,8 +329,8 @@ def frame_metrics(references: np.ndarray, estimates: np.ndarray, c_all: np.ndarr
                   | np.all(est.sum(axis=1) == 0, axis=-1).any(axis=0))
         nt = len(block)
         # spectra in the layout (F, source * channel, frame): references and estimates share it
-        s_spec = _f_major(sfft.rfft(ref.astype(_REAL), nfft, axis=-1, workers=-1), nt, nf)
-        e_spec = _f_major(sfft.rfft(est.astype(_REAL), nfft, axis=-1, workers=-1), nt, nf)
+        s_spec = _f_major(sfft.rfft(ref.astype(_REAL, copy=False), nfft, axis=-1, workers=-1), nt, nf)
+        e_spec = _f_major(sfft.rfft(est.astype(_REAL, copy=False), nfft, axis=-1, workers=-1), nt, nf)
         p_all = np.matmul(f_all, s_spec)
         p_own = np.matmul(f_own_bd, s_spec)
         shape = (nsrc, nchan, nt)

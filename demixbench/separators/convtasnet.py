@@ -34,8 +34,9 @@ import numpy as np
 
 from .. import STEMS
 from ..errors import SeparatorError
-from ..weights import MissingWeightsError, WeightsError, load_torch
+from ..weights import MissingWeightsError, WeightsError, file_sha256, load_torch
 from .base import Estimates, Separator
+from .device import OnDevice
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def load_checkpoint(path: str | Path):
     return model.eval()
 
 
-class ConvTasNetSeparator(Separator):
+class ConvTasNetSeparator(OnDevice, Separator):
     """Conv-TasNet from a user checkpoint (``weights``); ``segment`` seconds chunks the input
     with demucs's overlap-add (``overlap``), else the whole input goes through at once."""
 
@@ -199,11 +200,10 @@ class ConvTasNetSeparator(Separator):
                 "convtasnet: no published checkpoint for this implementation; pass --weights "
                 "CHECKPOINT (one you trained, saved with demixbench.separators.convtasnet."
                 "save_checkpoint)")
-        from .demucs import pick_device
-
         self.model = load_checkpoint(weights)
+        self.weights_sha256 = file_sha256(Path(weights))  # read once: params() is called often
         self.weights, self.segment, self.overlap = str(weights), segment, float(overlap)
-        self.device, self.device_note = pick_device(device)
+        self._set_device(device)
         self.model.to(self.device)
         cfg = self.model.config
         self.sources = tuple(cfg.sources)
@@ -218,14 +218,9 @@ class ConvTasNetSeparator(Separator):
         return False, "needs --weights CHECKPOINT (no published weights for this implementation)"
 
     def params(self) -> dict[str, Any]:
-        import hashlib
-
-        digest = hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()
         return {"config": {**asdict(self.model.config), "sources": list(self.sources)},
-                "weights_sha256": digest, "segment": self.segment, "overlap": self.overlap}
-
-    def notes(self) -> list[str]:
-        return [self.device_note] if self.device_note else []
+                "weights_sha256": self.weights_sha256, "segment": self.segment,
+                "overlap": self.overlap}
 
     def _separate(self, mixture, sample_rate, references) -> Estimates:
         torch, _ = _torch()

@@ -25,6 +25,7 @@ from .. import STEMS
 from ..errors import SeparatorError
 from ..weights import DEMUCS_NAMES, WeightsError, available, load_torch, locate, manifest
 from .base import Estimates, Separator
+from .device import OnDevice
 
 
 def _import_demucs():
@@ -45,23 +46,7 @@ def _demucs_available() -> tuple[bool, str]:
     return True, ""
 
 
-def pick_device(requested: str) -> tuple[str, str | None]:
-    """``(device, note)``: the device to run on, and a note when it differs from the request."""
-    import torch
-
-    if requested not in ("auto", "cpu", "cuda", "mps") and not requested.startswith("cuda:"):
-        raise SeparatorError(f"device must be auto, cpu, cuda[:N] or mps, got {requested!r}")
-    has_mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    if requested == "auto":
-        return ("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"), None
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        return "cpu", f"device {requested} requested but CUDA is not available: ran on cpu"
-    if requested == "mps" and not has_mps:
-        return "cpu", "device mps requested but MPS is not available: ran on cpu"
-    return requested, None
-
-
-class DemucsSeparator(Separator):
+class DemucsSeparator(OnDevice, Separator):
     """A Demucs model or bag of models by name (subclasses set ``name`` and ``sources``)."""
 
     sources: tuple[str, ...] = STEMS
@@ -83,7 +68,7 @@ class DemucsSeparator(Separator):
         self.weights, self.segment, self.overlap = weights, segment, float(overlap)
         self.shifts, self.split, self.normalize = int(shifts), bool(split), bool(normalize)
         self.seed = int(seed)
-        self.device, self.device_note = pick_device(device)
+        self._set_device(device)
         self.requested_device = device
         self.files = self._locate()
         self.model = self._build()
@@ -123,9 +108,6 @@ class DemucsSeparator(Separator):
         return {"model": self.name, "files": [p.name for p in self.files],
                 "segment": self.segment, "overlap": self.overlap, "shifts": self.shifts,
                 "split": self.split, "normalize": self.normalize, "seed": self.seed}
-
-    def notes(self) -> list[str]:
-        return [self.device_note] if self.device_note else []
 
     # -- inference ---------------------------------------------------------------------------
     def _separate(self, mixture, sample_rate, references) -> Estimates:

