@@ -5,25 +5,30 @@ museval (v4 mode) fits, for every estimate, 512-tap time-invariant filters on th
 projects the frame's references through those filters and takes energy ratios. Its time goes to
 (1) a dense LU solve of the full Gram system, ``(nsrc * nchan * 512)^2``, once per estimate,
 (2) full-length complex FFTs per (reference, estimate, channel) pair to read 512 correlation lags,
-and (3) loops of small convolutions per frame, source and channel pair.
+and (3) per frame, FFT convolutions per source and channel pair.
 
-Here the same quantities are computed as follows:
+Here the same quantities are computed from one pass of correlations:
 
-- **correlations**: all lags 0..511 between every reference channel and every reference or
-  estimate channel come from one pass over the signals in 2048-sample blocks: the blocks'
-  spectra are multiplied as one batched matrix product per frequency and accumulated, so the
-  cost is a few BLAS calls and the memory does not grow with the track length;
-- **filters**: in (delay, channel) order the Gram matrix is block Toeplitz, so the system for
-  all estimates is solved by block Levinson (``O(L^2 M^3)`` instead of ``O((L M)^3)``), with
-  iterative refinement against an FFT block-Toeplitz product until the residual is as small
-  as a dense solve's; singular systems (where Levinson's residual will not fall) go to the
-  dense route: Cholesky, then museval's LU and least squares. The own-reference systems are
-  small and solved densely;
-- **frames**: every frame's references are transformed once, multiplied by the filters' spectra,
-  and the energies are read in the frequency domain (Parseval), in blocks of frames. These
-  transforms and products run in float32/complex64 (energies summed in float64): they take a
-  third of the time, and move the results by at most 2e-4 dB from museval on the agreement
-  data and 7e-4 dB on estimates 80 dB above their references (the issue allows 0.01 dB).
+- **correlations, frame by frame**: for every frame, all lags 0..511 between every reference
+  channel and every reference or estimate channel, the signals taken as zero outside the frame
+  (museval zero-pads each frame before projecting it). Each frame is cut into ~2048-sample
+  blocks whose spectra are multiplied as one batched matrix product per frequency. Where the
+  frames tile the signal (museval's default, window = hop) the whole-signal correlations are
+  their sum plus the pairs that straddle frame edges (short FFTs of 512 samples either side),
+  so the signals are transformed once; otherwise the whole signal is one more "frame";
+- **filters**: in (delay, channel) order the Gram matrix is block Toeplitz. The full system
+  and the own-reference systems (the same matrix with the other sources' blocks zeroed) are
+  solved together by block Levinson (``O(L^2 M^3)`` instead of ``O((L M)^3)``) with iterative
+  refinement against an FFT block-Toeplitz product, until the residual is as small as a dense
+  solve's. Singular systems, where the refinement stalls, go to the dense route: Cholesky, then
+  museval's LU and least squares;
+- **frame energies**: a frame's projection through a filter ``v`` has energy ``v' G_t v``, with
+  ``G_t`` the frame's Gram matrix, i.e. a sum of the frame's correlations weighted by the
+  filter's autocorrelations (computed once). So every frame's ISR, SIR, SAR energies are one
+  matrix product of the frames' correlations with the filters' weights; SDR comes from the
+  samples. Each value carries a rounding bound; a frame whose bound exceeds 1e-5 of the value
+  (filters with large cancelling taps, or SAR above ~90 dB where ``||e - p||^2`` is a small
+  difference) is recomputed by explicit float64 projections as museval does.
 
 Framing, the silence rule (a frame where any reference or any estimate sums to zero over its
 channels at every sample is NaN for all sources) and the energy ratios follow museval exactly.
@@ -34,17 +39,28 @@ converted to float64 block by block, never as a whole.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy import fft as sfft
 from scipy.linalg import cho_factor, cho_solve
+from threadpoolctl import threadpool_limits
 
 FILTER_LEN = 512
 _EPS = np.finfo(float).eps
-_CORR_BLOCK = 2048  # samples per block of the correlation pass (FFT length >= block + lags)
-_CORR_CHUNK = 32  # blocks transformed at a time
-_REAL, _SPEC = np.float32, np.complex64  # precision of the frame projections
-_FRAME_BLOCK = 4  # frames projected at a time (bounds memory on long tracks)
-_USE_LEVINSON = True  # structured solve of the full Gram system (falls back to Cholesky)
+_CORR_BLOCK = 2048  # longest block of the correlation pass (FFT length >= block + lags)
+_CHUNK_BYTES = 24 << 20  # float64 signal held by one step of the correlation pass
+_STORE_BYTES = 128 << 20  # frame correlations kept between the passes; beyond, recomputed
+_ROUNDING = 1e-14  # bound on an FFT correlation's rounding, relative to ||a|| ||b||
+_FORM_TOL = 1e-5  # largest rounding bound accepted on a frame's energy, relative to it
+_GRAM_ROUNDING = 1e-11  # bound on a time-domain inner product's rounding, relative to ||a|| ||b||
+_USE_LEVINSON = True  # structured solve of the Gram systems (falls back to dense solves)
+# Levinson's relative residual at which refinement stops: each step gains about two orders on
+# music (1e-8 -> 1e-10 -> 1e-12); a dense solve reaches about 1e-13. (Stopping at 1e-10 moved
+# museval agreement from 1e-7 to 5e-4 dB on an ill-conditioned own-reference system.)
+_REFINED = 1e-12
+_DENSE_INVERSE = 2048  # systems up to this size (L * M) are solved through a dense factor
 
 
 def framing(nsamples: int, win: int, hop: int) -> tuple[np.ndarray, int]:
@@ -55,52 +71,208 @@ def framing(nsamples: int, win: int, hop: int) -> tuple[np.ndarray, int]:
     return np.zeros(1, dtype=int), nsamples
 
 
+def _put_channels(dst: np.ndarray, x: np.ndarray, start: int, stop: int) -> None:
+    """Write ``x[:, start:stop, :]`` (``(nsrc, n, nchan)``) into ``dst`` ``(nsrc * nchan, >= n)``
+    as channel signals indexed ``src * nchan + chan``, converted to ``dst``'s dtype."""
+    nsrc, _, nchan = x.shape
+    n = stop - start
+    dst[:, :n].reshape(nsrc, nchan, n)[...] = x[:, start:stop, :].transpose(0, 2, 1)
+
+
 def _channels(x: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """``(nsrc, n, nchan)[:, start:stop]`` -> ``(nsrc * nchan, stop - start)`` float64,
-    channel signals indexed ``src * nchan + chan``."""
-    block = np.asarray(x[:, start:stop, :], dtype=np.float64)
-    return block.transpose(0, 2, 1).reshape(-1, block.shape[1])
+    out = np.empty((x.shape[0] * x.shape[2], stop - start))
+    _put_channels(out, x, start, stop)
+    return out
 
 
 # -- correlations ---------------------------------------------------------------------------------
-def correlations(references: np.ndarray, estimates: np.ndarray, lags: int = FILTER_LEN) -> np.ndarray:
-    """``r[m, k, l] = sum_n a_m[n] b_k[n + l]`` for ``l = 0..lags-1``.
+def _block_plan(width: int, lags: int) -> tuple[int, int, int]:
+    """Blocks per frame, block length and FFT length for frames of ``width`` samples."""
+    nblocks = max(1, -(-width // _CORR_BLOCK))
+    block = -(-width // nblocks)
+    return nblocks, block, sfft.next_fast_len(block + lags, real=True)
+
+
+class _FrameStats:
+    """Per-frame inner products of the channels over the frame's samples: ``gram[t]`` is
+    ``(2M, 2M)``, reference channels then estimate channels. From it come each channel's
+    energy, ``||e - s||^2`` of each estimate channel and the energy of each source's channel
+    sum (museval calls a source silent in a frame where that sum is zero at every sample).
+    Values at the level of the products' rounding are flagged for an exact recomputation."""
+
+    def __init__(self, nframes: int, nsrc: int, nchan: int):
+        m = nsrc * nchan
+        self.nsrc, self.nchan, self.m = nsrc, nchan, m
+        self.gram = np.zeros((nframes, 2 * m, 2 * m))
+
+    def take(self, t: int, part: np.ndarray) -> None:
+        self.gram[t] += part
+
+    @staticmethod
+    def measure(blocks: np.ndarray) -> np.ndarray:
+        """The inner products over ``blocks`` (``(P, 2M, n)``)."""
+        return np.matmul(blocks, blocks.transpose(0, 2, 1)).sum(axis=0)
+
+    def subset(self, rows) -> _FrameStats:
+        out = _FrameStats(0, self.nsrc, self.nchan)
+        out.gram = self.gram[rows]
+        return out
+
+    def derived(self):
+        """``ss``, ``ee``, ``dd`` ``(T, M)``, the frames' silence ``(T,)`` and the frames
+        where rounding could decide the silence or ``dd`` (to recompute exactly)."""
+        m, nsrc, nchan = self.m, self.nsrc, self.nchan
+        nt = self.gram.shape[0]
+        diag = np.diagonal(self.gram, axis1=1, axis2=2)
+        ss, ee = diag[:, :m], diag[:, m:]
+        es = np.diagonal(self.gram[:, :m, m:], axis1=1, axis2=2)
+        dd = ee - 2 * es + ss
+        dd_err = _GRAM_ROUNDING * (ee + ss + 2 * np.sqrt(ee * ss))
+        blocks = self.gram.reshape(nt, 2 * nsrc, nchan, 2 * nsrc, nchan)
+        idx = np.arange(2 * nsrc)
+        sums = blocks[:, idx, :, idx, :].sum(axis=(2, 3)).T  # (T, 2 nsrc) channel-sum energies
+        scale = diag.reshape(nt, 2 * nsrc, nchan).sum(axis=-1)
+        silent = np.any(scale == 0, axis=1)  # a source with every channel zero
+        # a channel sum near zero may be exactly zero (e.g. opposite channels): decided exactly
+        unsure = np.any((sums <= _GRAM_ROUNDING * scale) & (scale > 0), axis=1)
+        unsure |= np.any(dd_err > _FORM_TOL * dd, axis=1)
+        return ss, ee, dd, silent, unsure & ~silent
+
+
+def _workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _correlation_job(references, estimates, lo: int, hi: int, owned: int, block: int,
+                     nfft: int, lags: int, want_stats: bool):
+    """Cross-spectra summed over the blocks of ``[lo, hi)`` (one frame's, or a run of a long
+    frame's): block p of each reference channel (zero-padded) against the segment of every
+    reference and estimate channel that starts with it and runs ``lags`` further, ``hi``
+    being the frame's end or the next run's start plus ``lags``. Returns ``(F, M, 2M)`` and,
+    with ``want_stats``, the sums of the first ``owned`` samples."""
+    nsrc, _, nchan = references.shape
+    m = nsrc * nchan
+    nblocks = -(-owned // block)
+    seg = block + lags
+    # segments, block-major: (blocks, 2M, nfft), zero beyond each segment
+    b_in = np.empty((nblocks, 2 * m, nfft))
+    b_in[:, :, seg:] = 0.0
+    for p in range(nblocks):
+        start = lo + p * block
+        stop = min(hi, start + seg)
+        _put_channels(b_in[p, :m], references, start, stop)
+        _put_channels(b_in[p, m:], estimates, start, stop)
+        b_in[p, :, stop - start:seg] = 0.0
+    # the blocks' first `block` samples partition the owned ones (zero past the frame's end)
+    stats = _FrameStats.measure(b_in[:, :, :block]) if want_stats else None
+    # reference blocks, channel-major, circularly reversed so that their transform is the
+    # conjugate one: a_rev[0] = a[0], a_rev[nfft - i] = a[i]
+    a_in = np.empty((m, nblocks, nfft))
+    a_in[:, :, 0] = b_in[:, :m, 0].T
+    a_in[:, :, 1:nfft - block + 1] = 0.0
+    a_in[:, :, nfft - block + 1:] = b_in[:, :m, block - 1:0:-1].transpose(1, 0, 2)
+    nf = nfft // 2 + 1
+    # transforms written straight into frequency-major arrays for the per-frequency products
+    b_spec = np.empty((nf, nblocks, 2 * m), dtype=complex)
+    a_spec = np.empty((nf, m, nblocks), dtype=complex)
+    np.fft.rfft(b_in.reshape(-1, nfft), axis=-1, out=b_spec.reshape(nf, -1).T)
+    np.fft.rfft(a_in.reshape(-1, nfft), axis=-1, out=a_spec.reshape(nf, -1).T)
+    return np.matmul(a_spec, b_spec), stats
+
+
+def frame_correlations(references: np.ndarray, estimates: np.ndarray, starts, width: int,
+                       lags: int = FILTER_LEN, stats: _FrameStats | None = None) -> np.ndarray:
+    """``r[t, m, k, l] = sum_n a_m[n] b_k[n + l]`` over frame ``t`` = ``[starts[t], + width)``,
+    the signals taken as zero outside the frame, for ``l = 0..lags-1``.
 
     ``a`` are the references' channel signals (M of them), ``b`` the references' then the
-    estimates' (2M). Returns ``(M, 2M, lags)``. The signals are cut into blocks of
-    ``_CORR_BLOCK`` samples; block p of ``a`` (zero-padded) is correlated with the segment of
-    ``b`` that starts with it and runs ``lags`` samples further, by one FFT of length
-    ``>= _CORR_BLOCK + lags`` (no circular wrap for lags below ``lags``). The cross-spectra of
-    all blocks are summed by one batched matrix product per frequency, so the memory does not
-    grow with the track length.
+    estimates' (2M). Returns ``(T, M, 2M, lags)``. Each frame is cut into blocks; block p of
+    ``a`` (zero-padded) is correlated with the segment of ``b`` that starts with it and runs
+    ``lags`` samples further (cut at the frame's end), by one FFT of length ``>= block + lags``
+    (no circular wrap for lags below ``lags``); a frame's cross-spectra are summed over its
+    blocks by a batched matrix product per frequency. Frames (or runs of blocks of a long
+    frame) are spread over threads. ``stats``, when given, receives the frames' sample sums
+    (:class:`_FrameStats`).
     """
-    n = references.shape[1]
-    m = references.shape[0] * references.shape[2]
-    block = _CORR_BLOCK
-    nfft = sfft.next_fast_len(block + lags, real=True)
-    nblocks = -(-n // block)
-    acc = np.zeros((nfft // 2 + 1, m, 2 * m), dtype=np.complex128)
-    for p0 in range(0, nblocks, _CORR_CHUNK):
-        p1 = min(nblocks, p0 + _CORR_CHUNK)
-        start, stop = p0 * block, min(n, p1 * block + lags)
-        sig = np.concatenate([_channels(references, start, stop), _channels(estimates, start, stop)])
-        sig = np.pad(sig, ((0, 0), (0, (p1 - p0) * block + lags - sig.shape[1])))
-        # (window, signal, block) views of the overlapping segments, transformed along axis 0
-        segs = np.lib.stride_tricks.sliding_window_view(sig, block + lags, axis=1)[:, ::block]
-        segs = segs.transpose(2, 0, 1)
-        b_spec = sfft.rfft(segs, nfft, axis=0, workers=-1)  # (F, 2M, P)
-        a_spec = sfft.rfft(segs[:block, :m], nfft, axis=0, workers=-1)  # (F, M, P)
-        acc += np.matmul(a_spec.conj(), b_spec.transpose(0, 2, 1))
-    return sfft.irfft(acc, nfft, axis=0)[:lags].transpose(1, 2, 0)
+    nsrc, _, nchan = references.shape
+    m = nsrc * nchan
+    starts = [int(s) for s in starts]
+    nblocks, block, nfft = _block_plan(width, lags)
+    run = max(1, _CHUNK_BYTES // (3 * m * nfft * 8))  # blocks per job
+    jobs = []  # (frame, lo, hi, owned samples)
+    for t, s in enumerate(starts):
+        for p in range(0, nblocks, run):
+            own = min(width, (p + run) * block) - p * block
+            jobs.append((t, s + p * block, s + min(width, (p + run) * block + lags), own))
+    out = np.empty((len(starts), m, 2 * m, lags))
+    runs: dict[int, int] = {}
+    for t, *_ in jobs:
+        runs[t] = runs.get(t, 0) + 1
+    whole = {t: n == 1 for t, n in runs.items()}  # frames done in one job (irfft in the job)
+    nf = nfft // 2 + 1
+
+    def lags_of(spec):  # cross-spectra (F, M, 2M) -> correlations (M, 2M, lags)
+        flat = np.ascontiguousarray(spec.reshape(nf, -1).T)
+        return np.fft.irfft(flat, nfft, axis=-1)[:, :lags].reshape(m, 2 * m, lags)
+
+    def work(job):
+        t, lo, hi, own = job
+        spec, part = _correlation_job(references, estimates, lo, hi, own, block, nfft, lags,
+                                      stats is not None)
+        return (lags_of(spec) if whole[t] else spec), part
+
+    acc: dict[int, np.ndarray] = {}
+
+    def finish(t, result, part):
+        if part is not None:
+            stats.take(t, part)
+        if whole[t]:
+            out[t] = result
+            return
+        acc[t] = result if t not in acc else acc[t] + result
+        runs[t] -= 1
+        if runs[t] == 0:  # the last run of this frame is in
+            out[t] = lags_of(acc.pop(t))
+
+    workers = _workers()
+    with threadpool_limits(1, user_api="blas"):  # the threads, not BLAS, use the cores
+        if workers == 1 or len(jobs) == 1:
+            for job in jobs:
+                finish(job[0], *work(job))
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                for job, result in zip(jobs, pool.map(work, jobs)):
+                    finish(job[0], *result)
+    return out
 
 
-# -- the Gram system ------------------------------------------------------------------------------
-def _lag_sequence(r_refs: np.ndarray) -> np.ndarray:
-    """``R_mn(k)`` for k = -(L-1)..L-1 (index k + L - 1), from the non-negative lags of
-    ``r_refs`` ``(M, M, L)``, using ``R_mn(-k) = R_nm(k)``."""
-    return np.concatenate([r_refs.transpose(1, 0, 2)[:, :, :0:-1], r_refs], axis=-1)
+def edge_correlations(references: np.ndarray, estimates: np.ndarray, edges,
+                      lags: int = FILTER_LEN) -> np.ndarray:
+    """The pairs of samples that straddle the given edges: ``sum_n a_m[n] b_k[n + l]`` over
+    ``n < e <= n + l`` for every edge ``e``, summed over edges. ``(M, 2M, lags)``."""
+    nsrc, n, nchan = references.shape
+    m = nsrc * nchan
+    nfft = sfft.next_fast_len(2 * lags, real=True)
+    tails = np.zeros((m, len(edges), lags))
+    segs = np.zeros((2 * m, len(edges), 2 * lags))
+    for i, e in enumerate(edges):
+        lo, hi = max(0, e - lags), min(n, e + lags)
+        tails[:, i, lags - (e - lo):] = _channels(references, lo, e)
+        _put_channels(segs[:m, i, lags:], references, e, hi)
+        _put_channels(segs[m:, i, lags:], estimates, e, hi)
+    a_spec = sfft.rfft(tails, nfft, axis=-1).conj()
+    b_spec = sfft.rfft(segs, nfft, axis=-1)
+    prod = np.matmul(a_spec.transpose(2, 0, 1), b_spec.transpose(2, 1, 0))  # (F, M, 2M)
+    return sfft.irfft(prod, nfft, axis=0)[:lags].transpose(1, 2, 0)
 
 
+def correlations(references: np.ndarray, estimates: np.ndarray, lags: int = FILTER_LEN) -> np.ndarray:
+    """Whole-signal ``r[m, k, l] = sum_n a_m[n] b_k[n + l]`` (``(M, 2M, lags)``), as
+    :func:`frame_correlations` with one frame."""
+    return frame_correlations(references, estimates, [0], references.shape[1], lags)[0]
+
+
+# -- the Gram systems -----------------------------------------------------------------------------
 def gram_matrix(r_refs: np.ndarray) -> np.ndarray:
     """museval's Gram matrix of delayed reference channels plus ``eps I``.
 
@@ -108,7 +280,8 @@ def gram_matrix(r_refs: np.ndarray) -> np.ndarray:
     ``G[(m, a), (n, b)] = <a_m delayed by a, a_n delayed by b> = R_mn(a - b)``.
     """
     m, _, lags = r_refs.shape
-    seq = _lag_sequence(r_refs)  # (M, M, 2L - 1)
+    # R_mn(k) for k = -(L-1)..L-1 (index k + L - 1), using R_mn(-k) = R_nm(k)
+    seq = np.concatenate([r_refs.transpose(1, 0, 2)[:, :, :0:-1], r_refs], axis=-1)
     # row a of block (m, n) is R_mn(a - b) for b = 0..L-1: a reversed window of the sequence
     windows = np.lib.stride_tricks.sliding_window_view(seq[:, :, ::-1], lags, axis=-1)
     g = np.empty((m, lags, m, lags))
@@ -118,22 +291,17 @@ def gram_matrix(r_refs: np.ndarray) -> np.ndarray:
     return g
 
 
-def solve_gram(g: np.ndarray, d: np.ndarray, rebuild=None) -> tuple[np.ndarray, str]:
+def solve_gram(g: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, str]:
     """Solve ``(G + eps I) x = d`` (``g`` already holds the eps) for the columns of ``d``.
 
     The Gram matrix is symmetric positive (semi-)definite: a Cholesky factorisation solves it
     with half the work of museval's LU. Where it is not numerically positive definite, museval's
     own route is taken: LU, then least squares on ``G`` if LU meets an exactly zero pivot.
-    With ``rebuild`` (a function returning ``g`` anew) the factorisation overwrites ``g`` in
-    place, saving a copy of the largest array on long inputs.
     """
     try:
-        # G is symmetric, so its transpose is the same matrix in the Fortran order LAPACK uses
-        factor = cho_factor(g.T if rebuild else g, check_finite=False, overwrite_a=bool(rebuild))
-        return cho_solve(factor, d, check_finite=False), "cholesky"
+        return cho_solve(cho_factor(g, check_finite=False), d, check_finite=False), "cholesky"
     except np.linalg.LinAlgError:
-        if rebuild:
-            g = rebuild()
+        pass
     try:
         return np.linalg.solve(g, d), "lu"
     except np.linalg.LinAlgError:
@@ -142,155 +310,200 @@ def solve_gram(g: np.ndarray, d: np.ndarray, rebuild=None) -> tuple[np.ndarray, 
         return np.linalg.lstsq(g, d, rcond=None)[0], "lstsq"
 
 
-def block_levinson(blocks: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Solve ``T x = y`` for a symmetric positive definite block-Toeplitz ``T``.
+class BlockLevinson:
+    """Block Levinson factorisation of symmetric positive definite block-Toeplitz systems.
 
     ``T[a, b] = B(a - b)`` with ``B(-k) = B(k)^T``; ``blocks`` holds ``B(0..L-1)`` as
-    ``(L, M, M)``, ``y`` is ``(L, M, R)``. The block Levinson recursion (Whittle; Wiggins &
-    Robinson) grows forward and backward solutions one block at a time: ``O(L^2 M^2 (M + R))``
-    operations instead of the ``O((L M)^3)`` of a dense factorisation. It is only weakly
-    stable, so :func:`solve_gram` checks its residual and falls back to Cholesky.
+    ``(S, L, M, M)`` for S systems factorised together. The recursion (Whittle; Wiggins &
+    Robinson) grows forward and backward solutions one block at a time, ``O(L^2 M^3)``
+    operations instead of the ``O((L M)^3)`` of a dense factorisation, and keeps the backward
+    solutions, so that each :meth:`solve` costs ``O(L^2 M^2 R)`` (the iterative refinement's
+    solves are cheap). It is only weakly stable: callers refine against :meth:`matvec`.
     """
-    L, M, _ = blocks.shape
-    R = y.shape[2]
-    # row layout: C[:, (L-1-k) M : (L-k) M] = B(k); D[:, (k-1) M : k M] = B(k)^T
-    C = np.ascontiguousarray(blocks[::-1].transpose(1, 0, 2).reshape(M, L * M))
-    D = np.ascontiguousarray(blocks[1:].transpose(2, 0, 1).reshape(M, (L - 1) * M))
-    f = np.zeros((L * M, M))
-    b = np.zeros((L * M, M))
-    x = np.zeros((L * M, R))
-    inv0 = np.linalg.inv(blocks[0])
-    f[:M] = inv0
-    b[:M] = inv0
-    x[:M] = inv0 @ y[0]
-    eye = np.eye(M)
-    for n in range(1, L):
-        row = C[:, (L - 1 - n) * M:(L - 1) * M]  # B(n), B(n-1), ..., B(1)
-        ef = row @ f[:n * M]
-        eb = D[:, :n * M] @ b[:n * M]
-        alpha = np.linalg.inv(eye - eb @ ef)
-        delta = np.linalg.inv(eye - ef @ eb)
-        fn, bn = f[:n * M].copy(), b[:n * M].copy()
-        f[:n * M] = fn @ alpha
-        f[n * M:(n + 1) * M] = 0.0
-        f[M:(n + 1) * M] -= bn @ (ef @ alpha)
-        b[:n * M] = fn @ (-(eb @ delta))
-        b[n * M:(n + 1) * M] = 0.0
-        b[M:(n + 1) * M] += bn @ delta
-        x[:(n + 1) * M] += b[:(n + 1) * M] @ (y[n] - row @ x[:n * M])
-    return x.reshape(L, M, R)
 
+    def __init__(self, blocks: np.ndarray):
+        S, L, M, _ = blocks.shape
+        self.blocks, self.shape = blocks, (S, L, M)
+        self._dense = None
+        # row layout: C[:, :, (L-1-k) M : (L-k) M] = B(k); D[:, :, (k-1) M : k M] = B(k)^T
+        self.C = np.ascontiguousarray(blocks[:, ::-1].transpose(0, 2, 1, 3).reshape(S, M, L * M))
+        D = np.ascontiguousarray(blocks[:, 1:].transpose(0, 3, 1, 2).reshape(S, M, (L - 1) * M))
+        # Z[:, :, :M] holds the forward solution f, Z[:, :, M:] the backward one b one block
+        # down, so that Z[:, :(n+1) M] = [[f; 0], [0; b]] and one product updates both
+        Z = np.zeros((S, (L + 1) * M, 2 * M))
+        self.inv0 = np.linalg.inv(blocks[:, 0])
+        Z[:, :M, :M] = self.inv0
+        Z[:, M:2 * M, M:] = self.inv0
+        self.backward = []  # b of every order n >= 1: (S, (n+1) M, M)
+        eye = np.eye(M)
+        K = np.empty((S, 2 * M, 2 * M))
+        for n in range(1, L):
+            nm = n * M
+            ef = self.C[:, :, (L - 1 - n) * M:(L - 1) * M] @ Z[:, :nm, :M]
+            eb = D[:, :, :nm] @ Z[:, M:nm + M, M:]
+            inv = np.linalg.inv(np.concatenate([eye - eb @ ef, eye - ef @ eb]))
+            alpha, delta = inv[:S], inv[S:]
+            K[:, :M, :M] = alpha
+            K[:, M:, :M] = -(ef @ alpha)
+            K[:, :M, M:] = -(eb @ delta)
+            K[:, M:, M:] = delta
+            f_new = Z[:, :nm + M] @ K[:, :, :M]
+            b_new = Z[:, :nm + M] @ K[:, :, M:]
+            Z[:, :nm + M, :M] = f_new
+            Z[:, M:nm + 2 * M, M:] = b_new
+            self.backward.append(b_new)
+        # products by FFT: S(k) for k = -(L-1)..L-1 at index k + L - 1, S(-k) = B(k)^T
+        seq = np.concatenate([blocks[:, :0:-1].transpose(0, 1, 3, 2), blocks], axis=1)
+        self.nfft = sfft.next_fast_len(3 * L - 2, real=True)
+        self.seq_f = sfft.rfft(seq, self.nfft, axis=1)  # (S, F, M, M)
 
-class _BlockToeplitz:
-    """The Gram system in its block-Toeplitz form: blocks ``B(k)[m, n] = R_mn(k)`` (plus eps
-    on ``B(0)``), products by FFT, solves by block Levinson. Vectors use museval's row order
-    (channel signal, delay), as :func:`gram_matrix`."""
+    def solve(self, y: np.ndarray) -> np.ndarray:
+        """``T^-1 y`` for ``y`` ``(S, L, M, R)``."""
+        S, L, M = self.shape
+        if L * M <= _DENSE_INVERSE:
+            W, d_inv = self._dense_factor()
+            z = (W.transpose(0, 2, 1) @ y.reshape(S, L * M, -1)).reshape(S, L, M, -1)
+            return (W @ (d_inv @ z).reshape(S, L * M, -1)).reshape(S, L, M, -1)
+        x = np.zeros((S, L * M, y.shape[-1]))
+        x[:, :M] = self.inv0 @ y[:, 0]
+        for n, b in enumerate(self.backward, start=1):
+            nm = n * M
+            row = self.C[:, :, (L - 1 - n) * M:(L - 1) * M]  # B(n), B(n-1), ..., B(1)
+            x[:, :nm + M] += b @ (y[:, n] - row @ x[:, :nm])
+        return x.reshape(S, L, M, -1)
 
-    def __init__(self, r_refs: np.ndarray):
-        m, _, lags = r_refs.shape
-        self.m, self.lags = m, lags
-        self.blocks = np.ascontiguousarray(r_refs.transpose(2, 0, 1))
-        self.blocks[0] = self.blocks[0] + _EPS * np.eye(m)
-        # S(k) for k = -(L-1)..L-1 at index k + L - 1, with S(-k) = B(k)^T
-        seq = np.concatenate([self.blocks[:0:-1].transpose(0, 2, 1), self.blocks])
-        self.nfft = sfft.next_fast_len(3 * lags - 2, real=True)
-        self.seq_f = sfft.rfft(seq, self.nfft, axis=0)  # (F, M, M)
-
-    def _to_delay_major(self, v: np.ndarray) -> np.ndarray:
-        return v.reshape(self.m, self.lags, -1).transpose(1, 0, 2)
-
-    def _to_rows(self, v: np.ndarray) -> np.ndarray:
-        return v.transpose(1, 0, 2).reshape(self.m * self.lags, -1)
+    def _dense_factor(self) -> tuple[np.ndarray, np.ndarray]:
+        """``T^-1 = W diag(delta_n)^-1 W'``: ``W`` is the block upper-triangular matrix whose
+        block column n is the backward solution of order n, ``delta_n`` its last block
+        (symmetric), since ``W' T W`` is block diagonal with those blocks. Returns ``W``
+        ``(S, L M, L M)`` and the ``delta_n^-1`` ``(S, L, M, M)``; built once, for the small
+        (own-reference) systems, where two products replace the per-order loop of
+        :meth:`solve`."""
+        if self._dense is None:
+            S, L, M = self.shape
+            W = np.zeros((S, L * M, L * M))
+            W[:, :M, :M] = self.inv0
+            for n, b in enumerate(self.backward, start=1):
+                W[:, :(n + 1) * M, n * M:(n + 1) * M] = b
+            deltas = W.reshape(S, L, M, L, M)[:, np.arange(L), :, np.arange(L), :]  # (L, S, M, M)
+            self._dense = W, np.linalg.inv(deltas).transpose(1, 0, 2, 3)
+        return self._dense
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        xf = sfft.rfft(self._to_delay_major(x), self.nfft, axis=0)
-        full = sfft.irfft(np.matmul(self.seq_f, xf), self.nfft, axis=0)
-        return self._to_rows(full[self.lags - 1:2 * self.lags - 1])
-
-    def solve(self, d: np.ndarray) -> np.ndarray:
-        return self._to_rows(block_levinson(self.blocks, self._to_delay_major(d)))
+        """``T x`` for ``x`` ``(S, L, M, R)``."""
+        L = self.shape[1]
+        xf = sfft.rfft(x, self.nfft, axis=1)
+        return sfft.irfft(np.matmul(self.seq_f, xf), self.nfft, axis=1)[:, L - 1:2 * L - 1]
 
 
-def _toeplitz_solve(r_refs: np.ndarray, d: np.ndarray, accept: float = 1e-11):
-    """Solve the Gram system by block Levinson, refined iteratively until the relative
-    residual stops falling (a direct solve reaches about 1e-13 on these systems). ``None``
-    when it ends above ``accept``: the caller then factorises the dense matrix."""
-    if not np.all(np.isfinite(r_refs)):
-        return None
-    system = _BlockToeplitz(r_refs)
-    scale = np.linalg.norm(d)
-    if scale == 0:
-        return np.zeros_like(d)
+def block_levinson(blocks: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Solve ``T x = y`` by :class:`BlockLevinson` (``blocks`` ``(L, M, M)`` or stacked
+    ``(S, L, M, M)``, ``y`` ``(..., L, M, R)``), without refinement."""
+    single = blocks.ndim == 3
+    if single:
+        blocks, y = blocks[None], y[None]
+    x = BlockLevinson(blocks).solve(y)
+    return x[0] if single else x
+
+
+def _toeplitz_solve(blocks: np.ndarray, y: np.ndarray, accept: float = _REFINED):
+    """Solve stacked Gram systems by block Levinson, each refined iteratively until its
+    relative residual is below ``_REFINED`` or stops halving (a direct solve reaches about
+    1e-13 on these systems).
+    Returns ``(x, ok)``; ``ok[s]`` is False where system s ended above ``accept`` (the caller
+    then factorises its dense matrix)."""
+    S = blocks.shape[0]
+    failed = (None, np.zeros(S, bool))
+    if not np.all(np.isfinite(blocks)):
+        return failed
+    scale = np.sqrt(np.einsum("slmr,slmr->s", y, y))
+    scale[scale == 0] = 1.0
     try:
-        x = system.solve(d)
-        rel = np.linalg.norm(d - system.matvec(x)) / scale
-        for _ in range(8):
-            if not np.isfinite(rel) or rel < 1e-14:
-                break
-            step = x + system.solve(d - system.matvec(x))
-            new_rel = np.linalg.norm(d - system.matvec(step)) / scale
-            if not new_rel < 0.5 * rel:  # stalled: keep the better of the two
-                if new_rel < rel:
-                    x, rel = step, new_rel
-                break
-            x, rel = step, new_rel
+        with np.errstate(all="ignore"):
+            system = BlockLevinson(blocks)
+
+            def residual(x):
+                res = y - system.matvec(x)
+                return res, np.sqrt(np.einsum("slmr,slmr->s", res, res)) / scale
+
+            x = system.solve(y)
+            res, rel = residual(x)
+            active = np.isfinite(rel) & (rel >= _REFINED)
+            for _ in range(8):
+                if not active.any():
+                    break
+                step = x + system.solve(res)
+                new_res, new_rel = residual(step)
+                better = active & (new_rel < rel)
+                halved = better & (new_rel < 0.5 * rel)  # keep refining while the residual halves
+                x[better], res[better], rel[better] = step[better], new_res[better], new_rel[better]
+                active = halved & (rel >= _REFINED)
     except np.linalg.LinAlgError:
-        return None
-    return x if np.isfinite(rel) and rel <= accept else None
+        return failed
+    return x, np.isfinite(rel) & (rel <= accept)
 
 
-def projection_filters(references: np.ndarray, estimates: np.ndarray, lags: int = FILTER_LEN):
-    """The time-invariant distortion filters of every estimate, as museval fits them.
+def projection_filters(r: np.ndarray, nsrc: int, nchan: int):
+    """The time-invariant distortion filters of every estimate channel, as museval fits them,
+    from whole-signal correlations ``r`` (``(M, 2M, L)``, :func:`correlations`).
 
-    Returns ``(c_all, c_own, methods)``: ``c_all`` ``(nsrc, nsrc, nchan, lags, nchan)``, axes
-    (estimate j, reference i, reference channel, delay, estimate channel), projects each estimate
-    on all references; ``c_own`` ``(nsrc, nchan, lags, nchan)`` on its own reference only;
-    ``methods`` names the solver used for each system.
+    Returns ``(v_all, v_own, methods)``: ``v_all[row, m, a]`` is the coefficient of reference
+    channel ``m`` delayed by ``a`` in the projection of estimate channel ``row`` (rows and
+    channels indexed ``src * nchan + chan``) onto all references; ``v_own`` onto its own
+    reference only (zero on the other sources' channels); ``methods`` names the solver of the
+    full system and of each own-reference system.
     """
-    nsrc, _, nchan = references.shape
-    m = nsrc * nchan
-    r = correlations(references, estimates, lags)
-    # right-hand sides: d[(i, ci, l), (j, c)] = <reference (i, ci) delayed by l, estimate (j, c)>
-    d = r[:, m:, :].transpose(0, 2, 1).reshape(m * lags, m)
-    size = nchan * lags
-    c_own = np.empty((nsrc, nchan, lags, nchan))
-    methods = []
-    for j in range(nsrc):  # the own-reference systems: channels of reference j only
-        ch = slice(j * nchan, (j + 1) * nchan)
-        rows = slice(j * size, (j + 1) * size)
-        x, method = solve_gram(gram_matrix(r[ch, ch]), d[rows, j * nchan:(j + 1) * nchan])
-        c_own[j] = x.reshape(nchan, lags, nchan)
-        methods.append(method)
-    x_all = _toeplitz_solve(r[:, :m], d) if _USE_LEVINSON else None
-    if x_all is not None:
-        method = "levinson"
+    m, _, lags = r.shape
+    blocks = np.ascontiguousarray(r[:, :m].transpose(2, 0, 1))  # B(k)[m, n] = R_mn(k)
+    blocks[0] += _EPS * np.eye(m)
+    y = np.ascontiguousarray(r[:, m:].transpose(2, 0, 1))  # y[a, m, row] = <a_m delayed a, b_row>
+    d = r[:, m:].transpose(0, 2, 1).reshape(m * lags, m)  # the same in museval's row order
+    # the own-reference systems: each source's channels only, (nsrc, L, nchan, nchan) stacked;
+    # solved in a second thread while this one solves the full system
+    own = [slice(j * nchan, (j + 1) * nchan) for j in range(nsrc)]
+
+    def solve_own():
+        if nsrc == 1 or not _USE_LEVINSON:
+            return None, np.zeros(nsrc, bool)
+        return _toeplitz_solve(np.stack([blocks[:, c, c] for c in own]),
+                               np.stack([y[:, c, c] for c in own]))
+
+    with ThreadPoolExecutor(1) as pool, threadpool_limits(1, user_api="blas"):
+        own_job = pool.submit(solve_own)
+        x, ok = _toeplitz_solve(blocks[None], y[None]) if _USE_LEVINSON else (None, [False])
+        x_own, ok_own = own_job.result()
+    if ok[0]:
+        v_all, methods = x[0].transpose(2, 1, 0), ["levinson"]
     else:  # the dense matrix is built only when the structured solve does not converge
-        g = gram_matrix(r[:, :m])
-        x_all, method = solve_gram(g, d, rebuild=lambda: gram_matrix(r[:, :m]))
-    c_all = x_all.reshape(nsrc, nchan, lags, nsrc, nchan).transpose(3, 0, 1, 2, 4)
-    return c_all, c_own, [method, *methods]
+        sol, method = solve_gram(gram_matrix(r[:, :m]), d)
+        v_all, methods = sol.reshape(m, lags, m).transpose(2, 0, 1), [method]
+    if nsrc == 1:
+        return v_all, v_all, methods * 2
+    v_own = np.zeros_like(v_all)
+    size = nchan * lags
+    for j, c in enumerate(own):
+        if ok_own[j]:
+            v_own[c, c] = x_own[j].transpose(2, 1, 0)
+            methods.append("levinson")
+        else:
+            sol, method = solve_gram(gram_matrix(r[c, c]), d[j * size:(j + 1) * size, c])
+            v_own[c, c] = sol.reshape(nchan, lags, nchan).transpose(2, 0, 1)
+            methods.append(method)
+    return v_all, v_own, methods
 
 
-# -- frames ---------------------------------------------------------------------------------------
-def _frame_block(x: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
-    """``(nsrc, n, nchan)`` -> ``(nsrc, nchan, len(starts), width)``, float32 inputs kept in
-    float32 (the precision the frame transforms use), anything else as float64 (so that the
-    silence rule sees what museval sees)."""
-    dtype = np.float32 if x.dtype == np.float32 else np.float64
-    out = np.stack([np.asarray(x[:, s:s + width, :], dtype=dtype) for s in starts], axis=1)
-    return out.transpose(0, 3, 1, 2)
-
-
-def _f_major(spec: np.ndarray, nt: int, nf: int) -> np.ndarray:
-    """``(src, chan, T, F)`` spectra -> contiguous ``(F, src * chan, T)``."""
-    return np.ascontiguousarray(spec.reshape(-1, nt, nf).transpose(2, 0, 1))
-
-
-def _energy(spec: np.ndarray, weights: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Energy of real signals from their rfft (Parseval), summed over channels:
-    ``(F, src * chan, T)`` -> ``(src, T)``; ``weights`` count each bin once or twice."""
-    power = spec.real**2 + spec.imag**2
-    return (weights @ power.reshape(len(weights), -1)).reshape(shape).sum(axis=1)
+# -- frame energies -------------------------------------------------------------------------------
+def _form_weights(v: np.ndarray) -> np.ndarray:
+    """For filters ``v`` ``(R, M, L)``: weights ``K`` ``(R, M, M, L)`` such that the energy of
+    the projection ``sum_m v[r, m] * a_m`` is ``sum_{m,n,l} R_mn(l) K[r, m, n, l]`` for any
+    signals' correlations ``R_mn(l) = sum_i a_m[i] a_n[i + l]`` (l >= 0; the negative lags are
+    folded in, hence the factor 2)."""
+    lags = v.shape[-1]
+    nfft = sfft.next_fast_len(2 * lags, real=True)
+    spec = sfft.rfft(v, nfft, axis=-1)
+    k = sfft.irfft(spec[:, :, None, :] * spec[:, None, :, :].conj(), nfft, axis=-1)[..., :lags]
+    k[..., 1:] *= 2
+    return k
 
 
 def _db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -299,73 +512,160 @@ def _db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den == 0, np.inf, 10 * np.log10(num / den))
 
 
-def frame_metrics(references: np.ndarray, estimates: np.ndarray, c_all: np.ndarray,
-                  c_own: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
-    """SDR, ISR, SIR, SAR of every source in the frames ``starts`` -> ``(4, nsrc, nframes)``."""
-    nsrc = references.shape[0]
-    lags = c_all.shape[3]
-    nfft = sfft.next_fast_len(width + lags - 1, real=True)
-    f_all = np.moveaxis(sfft.rfft(c_all, nfft, axis=3), 3, 0).astype(_SPEC)  # (F, j, i, ci, c)
-    f_own = np.moveaxis(sfft.rfft(c_own, nfft, axis=2), 2, 0).astype(_SPEC)  # (F, j, cj, c)
-    nf = f_all.shape[0]
-    nchan = f_all.shape[-1]
-    # (F, j*c, i*ci): row (estimate j, channel c) combines every reference channel (i, ci)
-    f_all = np.ascontiguousarray(f_all.transpose(0, 1, 4, 2, 3).reshape(nf, nsrc * nchan, -1))
-    # own-reference filters as a block-diagonal matrix over the same layout
-    f_own_bd = np.zeros_like(f_all)
+class _Energies:
+    """The filters' quadratic-form weights, shared by every frame."""
+
+    def __init__(self, v_all: np.ndarray, v_own: np.ndarray, nsrc: int, nchan: int):
+        m, _, lags = v_all.shape
+        self.nsrc, self.nchan, self.m = nsrc, nchan, m
+        self.v_all, self.v_own = v_all, v_own
+        v_isr = v_own.copy()
+        v_isr[np.arange(m), np.arange(m), 0] -= 1.0  # own projection minus the reference itself
+        # forms 0..3: ISR denominator, SIR numerator, SIR denominator, SAR numerator
+        k = _form_weights(np.concatenate([v_isr, v_own, v_all - v_own, v_all]))
+        self.k = k.reshape(4 * m, -1)
+        self.k_abs = np.abs(k).sum(axis=-1)  # (4M, M, M)
+        self.v_abs = np.abs(v_all).sum(axis=-1)  # (rows, M)
+
+    def values(self, corr: np.ndarray, stats: _FrameStats) -> tuple[np.ndarray, np.ndarray]:
+        """``(4, nsrc, T)`` SDR, ISR, SIR, SAR of frames with correlations ``corr``
+        ``(T, M, 2M, L)``, and the frames whose rounding bound is too large (to recompute)."""
+        m, nsrc, nchan = self.m, self.nsrc, self.nchan
+        nt = corr.shape[0]
+        ss, ee, dd, silent, unsure = stats.derived()
+        rr = corr[:, :, :m]
+        q = (rr.reshape(nt, -1) @ self.k.T).reshape(nt, 4, m)
+        lin = np.einsum("tmra,rma->tr", corr[:, :, m:], self.v_all)  # <projection, estimate>
+        norm_s, norm_e = np.sqrt(ss), np.sqrt(ee)
+        q_err = _ROUNDING * np.einsum("tm,tn,fmn->tf", norm_s, norm_s, self.k_abs).reshape(nt, 4, m)
+        lin_err = _ROUNDING * (norm_s @ self.v_abs.T) * norm_e
+        sar_den = ee - 2 * lin + q[:, 3]
+        sar_err = q_err[:, 3] + 2 * lin_err + _GRAM_ROUNDING * ee
+
+        def per_source(x):  # (T, M) -> (T, nsrc): energies summed over channels
+            return x.reshape(nt, nsrc, nchan).sum(axis=-1)
+
+        num = [per_source(ss), per_source(ss), per_source(q[:, 1]), per_source(q[:, 3])]
+        den = [per_source(dd), per_source(q[:, 0]), per_source(q[:, 2]), per_source(sar_den)]
+        errs = [q_err[:, 0], q_err[:, 1], q_err[:, 2], q_err[:, 3], sar_err]
+        vals = [den[1], num[2], den[2], num[3], den[3]]
+        for err, val in zip(errs, vals):
+            unsure |= np.any(per_source(err) > _FORM_TOL * val, axis=1)
+        out = np.stack([_db(a, b) for a, b in zip(num, den)]).transpose(0, 2, 1)
+        out[:, :, silent] = np.nan
+        return out, unsure & ~silent
+
+
+def explicit_frame_values(references: np.ndarray, estimates: np.ndarray, v_all: np.ndarray,
+                          v_own: np.ndarray, start: int, width: int) -> np.ndarray:
+    """One frame's SDR, ISR, SIR, SAR (``(4, nsrc)``) by explicit float64 projections of the
+    frame's references through the filters, in museval's order of operations."""
+    nsrc, _, nchan = references.shape
+    m, _, lags = v_all.shape
+    s = _channels(references, start, start + width)
+    e = _channels(estimates, start, start + width)
+    out = np.full((4, nsrc), np.nan)
+    for x in (s, e):  # museval's silence rule, exactly
+        if not np.all(np.any(x.reshape(nsrc, nchan, -1).sum(axis=1) != 0, axis=1)):
+            return out
+    n = width + lags - 1
+    nfft = sfft.next_fast_len(n, real=True)
+    s_spec = sfft.rfft(s, nfft, axis=-1)
+    p_all = sfft.irfft(np.einsum("rmf,mf->rf", sfft.rfft(v_all, nfft, axis=-1), s_spec), nfft)[:, :n]
+    p_own = sfft.irfft(np.einsum("rmf,mf->rf", sfft.rfft(v_own, nfft, axis=-1), s_spec), nfft)[:, :n]
+    s_true = np.zeros((m, n))
+    s_true[:, :width] = s
+    e_spat = p_own - s_true
+    e_interf = p_all - s_true - e_spat
+    e_artif = -s_true - e_spat - e_interf
+    e_artif[:, :width] += e
     for j in range(nsrc):
-        rows = slice(j * nchan, (j + 1) * nchan)
-        f_own_bd[:, rows, rows] = f_own[:, j].transpose(0, 2, 1)  # (F, c, cj)
-    weights = np.full(nf, 2.0 / nfft)  # rfft bins count twice, except DC and Nyquist
-    weights[0] = 1.0 / nfft
-    if nfft % 2 == 0:
-        weights[-1] = 1.0 / nfft
-    out = np.full((4, nsrc, len(starts)), np.nan)
-    for b0 in range(0, len(starts), _FRAME_BLOCK):
-        block = starts[b0:b0 + _FRAME_BLOCK]
-        ref = _frame_block(references, block, width)  # (i, ci, T, W)
-        est = _frame_block(estimates, block, width)
-        silent = (np.all(ref.sum(axis=1) == 0, axis=-1).any(axis=0)
-                  | np.all(est.sum(axis=1) == 0, axis=-1).any(axis=0))
-        nt = len(block)
-        # spectra in the layout (F, source * channel, frame): references and estimates share it
-        s_spec = _f_major(sfft.rfft(ref.astype(_REAL, copy=False), nfft, axis=-1, workers=-1), nt, nf)
-        e_spec = _f_major(sfft.rfft(est.astype(_REAL, copy=False), nfft, axis=-1, workers=-1), nt, nf)
-        p_all = np.matmul(f_all, s_spec)
-        p_own = np.matmul(f_own_bd, s_spec)
-        shape = (nsrc, nchan, nt)
-        e_s = _energy(s_spec, weights, shape)
-        sdr = _db(e_s, _energy(e_spec - s_spec, weights, shape))
-        isr = _db(e_s, _energy(p_own - s_spec, weights, shape))
-        sir = _db(_energy(p_own, weights, shape), _energy(p_all - p_own, weights, shape))
-        sar = _db(_energy(p_all, weights, shape), _energy(e_spec - p_all, weights, shape))
-        vals = np.stack([sdr, isr, sir, sar])
-        vals[:, :, silent] = np.nan
-        out[:, :, b0:b0 + nt] = vals
+        c = slice(j * nchan, (j + 1) * nchan)
+        energy = float(np.sum(s_true[c] ** 2))
+        out[:, j] = [_db(energy, np.sum((e_spat[c] + e_interf[c] + e_artif[c]) ** 2)),
+                     _db(energy, np.sum(e_spat[c] ** 2)),
+                     _db(np.sum((s_true[c] + e_spat[c]) ** 2), np.sum(e_interf[c] ** 2)),
+                     _db(np.sum((s_true[c] + e_spat[c] + e_interf[c]) ** 2),
+                         np.sum(e_artif[c] ** 2))]
     return out
+
+
+def _frame_groups(nframes: int, m: int, lags: int) -> list[slice]:
+    per_frame = m * 2 * m * lags * 8
+    size = max(1, _STORE_BYTES // per_frame)
+    return [slice(t, min(nframes, t + size)) for t in range(0, nframes, size)]
 
 
 def bss_eval_images_v4(references: np.ndarray, estimates: np.ndarray, win: int, hop: int,
                        lags: int = FILTER_LEN) -> tuple[np.ndarray, dict]:
     """Framewise SDR, ISR, SIR, SAR (``(4, nsrc, nwin)``) with filters fitted on the whole
     signals (museval v4), and solver information."""
-    c_all, c_own, info = projection_filters(references, estimates, lags)
-    starts, width = framing(references.shape[1], win, hop)
-    return frame_metrics(references, estimates, c_all, c_own, starts, width), info
+    nsrc, n, nchan = references.shape
+    m = nsrc * nchan
+    starts, width = framing(n, win, hop)
+    nframes = len(starts)
+    groups = _frame_groups(nframes, m, lags)
+    # frames that tile the signal (then a remainder) give the whole-signal correlations
+    tiled = width >= lags and (nframes == 1 or hop == win)
+    kept = None
+    if tiled:
+        end = int(starts[-1]) + width
+        total = np.zeros((m, 2 * m, lags))
+        edges = [int(s) for s in starts[1:]]
+        if end < n:
+            total += frame_correlations(references, estimates, [end], n - end, lags)[0]
+            edges.append(end)
+        if edges:
+            total += edge_correlations(references, estimates, edges, lags)
+        for g in groups:
+            stats = _FrameStats(g.stop - g.start, nsrc, nchan) if len(groups) == 1 else None
+            corr = frame_correlations(references, estimates, starts[g], width, lags, stats)
+            total += corr.sum(axis=0)
+            if len(groups) == 1:
+                kept = corr, stats
+    else:
+        total = correlations(references, estimates, lags)
+    v_all, v_own, methods = projection_filters(total, nsrc, nchan)
+    energies = _Energies(v_all, v_own, nsrc, nchan)
+    out = np.full((4, nsrc, nframes), np.nan)
+    recomputed = 0
+    for g in groups:
+        if kept is not None:
+            corr, stats = kept
+        else:
+            stats = _FrameStats(g.stop - g.start, nsrc, nchan)
+            corr = frame_correlations(references, estimates, starts[g], width, lags, stats)
+        vals, unsure = energies.values(corr, stats)
+        for t in np.flatnonzero(unsure):
+            vals[:, :, t] = explicit_frame_values(references, estimates, v_all, v_own,
+                                                  int(starts[g][t]), width)
+        recomputed += int(unsure.sum())
+        out[:, :, g] = vals
+    return out, {"solvers": methods, "recomputed_frames": recomputed}
 
 
 def bss_eval_images_v3(references: np.ndarray, estimates: np.ndarray, win: int, hop: int,
                        lags: int = FILTER_LEN) -> tuple[np.ndarray, dict]:
-    """The same with filters fitted in every frame (museval v3 / mir_eval framewise images)."""
-    starts, width = framing(references.shape[1], win, hop)
-    out = np.full((4, references.shape[0], len(starts)), np.nan)
-    info: dict = {}
-    for t, s in enumerate(starts):
-        ref = references[:, s:s + width]
-        est = estimates[:, s:s + width]
-        if (np.all(ref.sum(axis=2) == 0, axis=1).any()
-                or np.all(est.sum(axis=2) == 0, axis=1).any()):
-            continue
-        c_all, c_own, info = projection_filters(ref, est, lags)
-        out[:, :, t] = frame_metrics(ref, est, c_all, c_own, np.zeros(1, int), width)[:, :, 0]
+    """The same with filters fitted in every frame (museval v3 / mir_eval framewise images):
+    each frame's correlations give both its filters and its energies."""
+    nsrc, n, nchan = references.shape
+    starts, width = framing(n, win, hop)
+    out = np.full((4, nsrc, len(starts)), np.nan)
+    info: dict = {"solvers": [], "recomputed_frames": 0}
+    for g in _frame_groups(len(starts), nsrc * nchan, lags):
+        stats = _FrameStats(g.stop - g.start, nsrc, nchan)
+        corr = frame_correlations(references, estimates, starts[g], width, lags, stats)
+        silent = stats.derived()[3]
+        for i, t in enumerate(range(g.start, g.stop)):
+            if silent[i]:
+                continue
+            v_all, v_own, methods = projection_filters(corr[i], nsrc, nchan)
+            sub = stats.subset(slice(i, i + 1))
+            vals, unsure = _Energies(v_all, v_own, nsrc, nchan).values(corr[i:i + 1], sub)
+            if unsure[0]:
+                vals[:, :, 0] = explicit_frame_values(references, estimates, v_all, v_own,
+                                                      int(starts[t]), width)
+                info["recomputed_frames"] += 1
+            out[:, :, t] = vals[:, :, 0]
+            info["solvers"] = methods
     return out, info
