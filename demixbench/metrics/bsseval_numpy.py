@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import fft as sfft
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from threadpoolctl import threadpool_limits
 
 FILTER_LEN = 512
@@ -60,7 +60,6 @@ _USE_LEVINSON = True  # structured solve of the Gram systems (falls back to dens
 # music (1e-8 -> 1e-10 -> 1e-12); a dense solve reaches about 1e-13. (Stopping at 1e-10 moved
 # museval agreement from 1e-7 to 5e-4 dB on an ill-conditioned own-reference system.)
 _REFINED = 1e-12
-_DENSE_INVERSE = 2048  # systems up to this size (L * M) are solved through a dense factor
 
 
 def framing(nsamples: int, win: int, hop: int) -> tuple[np.ndarray, int]:
@@ -94,47 +93,54 @@ def _block_plan(width: int, lags: int) -> tuple[int, int, int]:
 
 
 class _FrameStats:
-    """Per-frame inner products of the channels over the frame's samples: ``gram[t]`` is
-    ``(2M, 2M)``, reference channels then estimate channels. From it come each channel's
-    energy, ``||e - s||^2`` of each estimate channel and the energy of each source's channel
-    sum (museval calls a source silent in a frame where that sum is zero at every sample).
-    Values at the level of the products' rounding are flagged for an exact recomputation."""
+    """Per-frame inner products of the channels over the frame's samples (references then
+    estimates, 2M channels): each channel's energy ``diag`` ``(T, 2M)``, each estimate
+    channel with its reference channel ``es`` ``(T, M)``, and the energy of each source's
+    channel sum ``sums`` ``(T, 2 nsrc)`` (museval calls a source silent in a frame where that
+    sum is zero at every sample). Values at the level of the products' rounding are flagged
+    for an exact recomputation."""
 
     def __init__(self, nframes: int, nsrc: int, nchan: int):
         m = nsrc * nchan
         self.nsrc, self.nchan, self.m = nsrc, nchan, m
-        self.gram = np.zeros((nframes, 2 * m, 2 * m))
+        self.diag = np.zeros((nframes, 2 * m))
+        self.es = np.zeros((nframes, m))
+        self.sums = np.zeros((nframes, 2 * nsrc))
 
-    def take(self, t: int, part: np.ndarray) -> None:
-        self.gram[t] += part
+    def take(self, t: int, part: tuple) -> None:
+        self.diag[t] += part[0]
+        self.es[t] += part[1]
+        self.sums[t] += part[2]
 
     @staticmethod
-    def measure(blocks: np.ndarray) -> np.ndarray:
-        """The inner products over ``blocks`` (``(P, 2M, n)``)."""
-        return np.matmul(blocks, blocks.transpose(0, 2, 1)).sum(axis=0)
+    def measure(blocks: np.ndarray, nsrc: int, nchan: int) -> tuple:
+        """The products over ``blocks`` (``(P, 2M, n)``)."""
+        m = nsrc * nchan
+        diag = np.vecdot(blocks, blocks).sum(axis=0)
+        es = np.vecdot(blocks[:, m:], blocks[:, :m]).sum(axis=0)
+        groups = diag.reshape(2 * nsrc, nchan).sum(axis=1)
+        for c in range(nchan):  # cross-channel products within each source
+            for c2 in range(c + 1, nchan):
+                groups += 2 * np.vecdot(blocks[:, c::nchan], blocks[:, c2::nchan]).sum(axis=0)
+        return diag, es, groups
 
     def subset(self, rows) -> _FrameStats:
         out = _FrameStats(0, self.nsrc, self.nchan)
-        out.gram = self.gram[rows]
+        out.diag, out.es, out.sums = self.diag[rows], self.es[rows], self.sums[rows]
         return out
 
     def derived(self):
         """``ss``, ``ee``, ``dd`` ``(T, M)``, the frames' silence ``(T,)`` and the frames
         where rounding could decide the silence or ``dd`` (to recompute exactly)."""
         m, nsrc, nchan = self.m, self.nsrc, self.nchan
-        nt = self.gram.shape[0]
-        diag = np.diagonal(self.gram, axis1=1, axis2=2)
-        ss, ee = diag[:, :m], diag[:, m:]
-        es = np.diagonal(self.gram[:, :m, m:], axis1=1, axis2=2)
-        dd = ee - 2 * es + ss
+        nt = self.diag.shape[0]
+        ss, ee = self.diag[:, :m], self.diag[:, m:]
+        dd = ee - 2 * self.es + ss
         dd_err = _GRAM_ROUNDING * (ee + ss + 2 * np.sqrt(ee * ss))
-        blocks = self.gram.reshape(nt, 2 * nsrc, nchan, 2 * nsrc, nchan)
-        idx = np.arange(2 * nsrc)
-        sums = blocks[:, idx, :, idx, :].sum(axis=(2, 3)).T  # (T, 2 nsrc) channel-sum energies
-        scale = diag.reshape(nt, 2 * nsrc, nchan).sum(axis=-1)
+        scale = self.diag.reshape(nt, 2 * nsrc, nchan).sum(axis=-1)
         silent = np.any(scale == 0, axis=1)  # a source with every channel zero
         # a channel sum near zero may be exactly zero (e.g. opposite channels): decided exactly
-        unsure = np.any((sums <= _GRAM_ROUNDING * scale) & (scale > 0), axis=1)
+        unsure = np.any((self.sums <= _GRAM_ROUNDING * nchan * scale) & (scale > 0), axis=1)
         unsure |= np.any(dd_err > _FORM_TOL * dd, axis=1)
         return ss, ee, dd, silent, unsure & ~silent
 
@@ -164,7 +170,7 @@ def _correlation_job(references, estimates, lo: int, hi: int, owned: int, block:
         _put_channels(b_in[p, m:], estimates, start, stop)
         b_in[p, :, stop - start:seg] = 0.0
     # the blocks' first `block` samples partition the owned ones (zero past the frame's end)
-    stats = _FrameStats.measure(b_in[:, :, :block]) if want_stats else None
+    stats = _FrameStats.measure(b_in[:, :, :block], nsrc, nchan) if want_stats else None
     # reference blocks, channel-major, circularly reversed so that their transform is the
     # conjugate one: a_rev[0] = a[0], a_rev[nfft - i] = a[i]
     a_in = np.empty((m, nblocks, nfft))
@@ -324,7 +330,6 @@ class BlockLevinson:
     def __init__(self, blocks: np.ndarray):
         S, L, M, _ = blocks.shape
         self.blocks, self.shape = blocks, (S, L, M)
-        self._dense = None
         # row layout: C[:, :, (L-1-k) M : (L-k) M] = B(k); D[:, :, (k-1) M : k M] = B(k)^T
         self.C = np.ascontiguousarray(blocks[:, ::-1].transpose(0, 2, 1, 3).reshape(S, M, L * M))
         D = np.ascontiguousarray(blocks[:, 1:].transpose(0, 3, 1, 2).reshape(S, M, (L - 1) * M))
@@ -360,10 +365,6 @@ class BlockLevinson:
     def solve(self, y: np.ndarray) -> np.ndarray:
         """``T^-1 y`` for ``y`` ``(S, L, M, R)``."""
         S, L, M = self.shape
-        if L * M <= _DENSE_INVERSE:
-            W, d_inv = self._dense_factor()
-            z = (W.transpose(0, 2, 1) @ y.reshape(S, L * M, -1)).reshape(S, L, M, -1)
-            return (W @ (d_inv @ z).reshape(S, L * M, -1)).reshape(S, L, M, -1)
         x = np.zeros((S, L * M, y.shape[-1]))
         x[:, :M] = self.inv0 @ y[:, 0]
         for n, b in enumerate(self.backward, start=1):
@@ -371,23 +372,6 @@ class BlockLevinson:
             row = self.C[:, :, (L - 1 - n) * M:(L - 1) * M]  # B(n), B(n-1), ..., B(1)
             x[:, :nm + M] += b @ (y[:, n] - row @ x[:, :nm])
         return x.reshape(S, L, M, -1)
-
-    def _dense_factor(self) -> tuple[np.ndarray, np.ndarray]:
-        """``T^-1 = W diag(delta_n)^-1 W'``: ``W`` is the block upper-triangular matrix whose
-        block column n is the backward solution of order n, ``delta_n`` its last block
-        (symmetric), since ``W' T W`` is block diagonal with those blocks. Returns ``W``
-        ``(S, L M, L M)`` and the ``delta_n^-1`` ``(S, L, M, M)``; built once, for the small
-        (own-reference) systems, where two products replace the per-order loop of
-        :meth:`solve`."""
-        if self._dense is None:
-            S, L, M = self.shape
-            W = np.zeros((S, L * M, L * M))
-            W[:, :M, :M] = self.inv0
-            for n, b in enumerate(self.backward, start=1):
-                W[:, :(n + 1) * M, n * M:(n + 1) * M] = b
-            deltas = W.reshape(S, L, M, L, M)[:, np.arange(L), :, np.arange(L), :]  # (L, S, M, M)
-            self._dense = W, np.linalg.inv(deltas).transpose(1, 0, 2, 3)
-        return self._dense
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
         """``T x`` for ``x`` ``(S, L, M, R)``."""
@@ -416,6 +400,14 @@ def _toeplitz_solve(blocks: np.ndarray, y: np.ndarray, accept: float = _REFINED)
     failed = (None, np.zeros(S, bool))
     if not np.all(np.isfinite(blocks)):
         return failed
+    # equilibrate: channels scaled to unit energy (D T D x' = D y, x = D x'), which keeps the
+    # block-Toeplitz structure and lowers Levinson's error where channel energies differ
+    diag = np.diagonal(blocks[:, 0], axis1=1, axis2=2)
+    if np.any(diag <= 0):
+        return failed
+    d = 1.0 / np.sqrt(diag)  # (S, M)
+    blocks = blocks * d[:, None, :, None] * d[:, None, None, :]
+    y = y * d[:, None, :, None]
     scale = np.sqrt(np.einsum("slmr,slmr->s", y, y))
     scale[scale == 0] = 1.0
     try:
@@ -440,7 +432,7 @@ def _toeplitz_solve(blocks: np.ndarray, y: np.ndarray, accept: float = _REFINED)
                 active = halved & (rel >= _REFINED)
     except np.linalg.LinAlgError:
         return failed
-    return x, np.isfinite(rel) & (rel <= accept)
+    return x * d[:, None, :, None], np.isfinite(rel) & (rel <= accept)
 
 
 def projection_filters(r: np.ndarray, nsrc: int, nchan: int):
@@ -458,20 +450,29 @@ def projection_filters(r: np.ndarray, nsrc: int, nchan: int):
     blocks[0] += _EPS * np.eye(m)
     y = np.ascontiguousarray(r[:, m:].transpose(2, 0, 1))  # y[a, m, row] = <a_m delayed a, b_row>
     d = r[:, m:].transpose(0, 2, 1).reshape(m * lags, m)  # the same in museval's row order
-    # the own-reference systems: each source's channels only, (nsrc, L, nchan, nchan) stacked;
-    # solved in a second thread while this one solves the full system
+    size = nchan * lags
     own = [slice(j * nchan, (j + 1) * nchan) for j in range(nsrc)]
 
-    def solve_own():
-        if nsrc == 1 or not _USE_LEVINSON:
-            return None, np.zeros(nsrc, bool)
-        return _toeplitz_solve(np.stack([blocks[:, c, c] for c in own]),
-                               np.stack([y[:, c, c] for c in own]))
+    def solve_own():  # the own-reference systems, (nchan L)^2 each: dense Cholesky
+        out = []
+        for j, c in enumerate(own):
+            g, rhs = gram_matrix(r[c, c]), d[j * size:(j + 1) * size, c]
+            try:  # numpy's factorisation releases the interpreter lock (scipy's does not)
+                low = np.linalg.cholesky(g)
+            except np.linalg.LinAlgError:
+                out.append(solve_gram(g, rhs))
+                continue
+            z = solve_triangular(low, rhs, lower=True, check_finite=False)
+            out.append((solve_triangular(low, z, lower=True, trans=1, check_finite=False),
+                        "cholesky"))
+        return out
 
-    with ThreadPoolExecutor(1) as pool, threadpool_limits(1, user_api="blas"):
-        own_job = pool.submit(solve_own)
+    # the own systems' factorisations run on one core while the full system's Levinson
+    # recursion runs on the other
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(1) as pool:
+        own_job = pool.submit(solve_own) if nsrc > 1 else None
         x, ok = _toeplitz_solve(blocks[None], y[None]) if _USE_LEVINSON else (None, [False])
-        x_own, ok_own = own_job.result()
+        own_solutions = own_job.result() if own_job is not None else []
     if ok[0]:
         v_all, methods = x[0].transpose(2, 1, 0), ["levinson"]
     else:  # the dense matrix is built only when the structured solve does not converge
@@ -480,15 +481,9 @@ def projection_filters(r: np.ndarray, nsrc: int, nchan: int):
     if nsrc == 1:
         return v_all, v_all, methods * 2
     v_own = np.zeros_like(v_all)
-    size = nchan * lags
-    for j, c in enumerate(own):
-        if ok_own[j]:
-            v_own[c, c] = x_own[j].transpose(2, 1, 0)
-            methods.append("levinson")
-        else:
-            sol, method = solve_gram(gram_matrix(r[c, c]), d[j * size:(j + 1) * size, c])
-            v_own[c, c] = sol.reshape(nchan, lags, nchan).transpose(2, 0, 1)
-            methods.append(method)
+    for c, (sol, method) in zip(own, own_solutions):
+        v_own[c, c] = sol.reshape(nchan, lags, nchan).transpose(2, 0, 1)
+        methods.append(method)
     return v_all, v_own, methods
 
 
