@@ -53,7 +53,8 @@ BACKENDS = ("numpy", "museval")
 
 def _silent_sources(x: np.ndarray) -> list[int]:
     """Sources whose channels sum to zero at every sample (museval's notion of silent)."""
-    return [i for i in range(x.shape[0]) if not np.any(x[i].sum(axis=-1))]
+    ones = np.ones(x.shape[-1], dtype=x.dtype)
+    return [i for i in range(x.shape[0]) if not np.any(x[i] @ ones)]
 
 
 def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100, hop: int = 44100,
@@ -86,8 +87,15 @@ def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100,
     if backend == "numpy":
         from .bsseval_numpy import bss_eval_images_v4
 
-        values, _ = bss_eval_images_v4(references, estimates, int(win), int(hop))
-        return values[0], values[1], values[2], values[3]
+        values, info = bss_eval_images_v4(references, estimates, int(win), int(hop))
+        if values is not None:
+            return values[0], values[1], values[2], values[3]
+        # a numerically singular Gram system (e.g. a reference whose channels are identical):
+        # no unique filters, museval's values come from its LU's rounding; reproduce them
+    return _museval_values(references, estimates, int(win), int(hop))
+
+
+def _museval_values(references: np.ndarray, estimates: np.ndarray, win: int, hop: int):
     references = references.astype(np.float64)
     estimates = estimates.astype(np.float64)
     metrics = _museval_metrics()
@@ -95,7 +103,7 @@ def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             sdr, isr, sir, sar, _ = metrics.bss_eval(
-                references, estimates, window=int(win), hop=int(hop), compute_permutation=False,
+                references, estimates, window=win, hop=hop, compute_permutation=False,
                 framewise_filters=False, bsseval_sources_version=False)
     except ValueError as exc:
         raise MetricError(f"bss_eval_v4: {exc}") from None

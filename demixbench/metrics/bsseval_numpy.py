@@ -44,14 +44,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import fft as sfft
-from scipy.linalg import cho_factor, cho_solve, solve_triangular
+from scipy.linalg import cho_factor, cho_solve
 from threadpoolctl import threadpool_limits
 
 FILTER_LEN = 512
 _EPS = np.finfo(float).eps
-_CORR_BLOCK = 2048  # longest block of the correlation pass (FFT length >= block + lags)
+_CORR_FFT = 2560  # FFT length of the correlation pass (blocks of at most _CORR_FFT - lags)
 _CHUNK_BYTES = 24 << 20  # float64 signal held by one step of the correlation pass
-_STORE_BYTES = 128 << 20  # frame correlations kept between the passes; beyond, recomputed
+_STORE_BYTES = 32 << 20  # frame correlations kept between the passes; beyond, recomputed
 _ROUNDING = 1e-14  # bound on an FFT correlation's rounding, relative to ||a|| ||b||
 _FORM_TOL = 1e-5  # largest rounding bound accepted on a frame's energy, relative to it
 _GRAM_ROUNDING = 1e-11  # bound on a time-domain inner product's rounding, relative to ||a|| ||b||
@@ -87,7 +87,8 @@ def _channels(x: np.ndarray, start: int, stop: int) -> np.ndarray:
 # -- correlations ---------------------------------------------------------------------------------
 def _block_plan(width: int, lags: int) -> tuple[int, int, int]:
     """Blocks per frame, block length and FFT length for frames of ``width`` samples."""
-    nblocks = max(1, -(-width // _CORR_BLOCK))
+    nfft = max(_CORR_FFT, sfft.next_fast_len(2 * lags, real=True))
+    nblocks = max(1, -(-width // (nfft - lags)))
     block = -(-width // nblocks)
     return nblocks, block, sfft.next_fast_len(block + lags, real=True)
 
@@ -381,61 +382,56 @@ class BlockLevinson:
 
 
 def block_levinson(blocks: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Solve ``T x = y`` by :class:`BlockLevinson` (``blocks`` ``(L, M, M)`` or stacked
-    ``(S, L, M, M)``, ``y`` ``(..., L, M, R)``), without refinement."""
-    single = blocks.ndim == 3
-    if single:
-        blocks, y = blocks[None], y[None]
-    x = BlockLevinson(blocks).solve(y)
-    return x[0] if single else x
+    """Solve ``T x = y`` by :class:`BlockLevinson` (``blocks`` ``(L, M, M)``, ``y``
+    ``(L, M, R)``), without refinement."""
+    return BlockLevinson(blocks[None]).solve(y[None])[0]
 
 
 def _toeplitz_solve(blocks: np.ndarray, y: np.ndarray, accept: float = _REFINED):
-    """Solve stacked Gram systems by block Levinson, each refined iteratively until its
-    relative residual is below ``_REFINED`` or stops halving (a direct solve reaches about
-    1e-13 on these systems).
-    Returns ``(x, ok)``; ``ok[s]`` is False where system s ended above ``accept`` (the caller
-    then factorises its dense matrix)."""
-    S = blocks.shape[0]
-    failed = (None, np.zeros(S, bool))
+    """Solve a Gram system by block Levinson, refined iteratively until its relative residual
+    is below ``_REFINED`` or stops halving (a direct solve reaches about 1e-13 on these
+    systems). ``None`` where it ends above ``accept``: the caller then factorises the dense
+    matrix."""
     if not np.all(np.isfinite(blocks)):
-        return failed
+        return None
     # equilibrate: channels scaled to unit energy (D T D x' = D y, x = D x'), which keeps the
     # block-Toeplitz structure and lowers Levinson's error where channel energies differ
-    diag = np.diagonal(blocks[:, 0], axis1=1, axis2=2)
+    diag = np.diagonal(blocks[0]).copy()
     if np.any(diag <= 0):
-        return failed
-    d = 1.0 / np.sqrt(diag)  # (S, M)
-    blocks = blocks * d[:, None, :, None] * d[:, None, None, :]
-    y = y * d[:, None, :, None]
-    scale = np.sqrt(np.einsum("slmr,slmr->s", y, y))
-    scale[scale == 0] = 1.0
+        return None
+    d = 1.0 / np.sqrt(diag)
+    blocks = blocks * d[None, :, None] * d[None, None, :]
+    y = y * d[None, :, None]
+    scale = np.linalg.norm(y)
+    if scale == 0:
+        return np.zeros_like(y)
     try:
         with np.errstate(all="ignore"):
-            system = BlockLevinson(blocks)
-
-            def residual(x):
-                res = y - system.matvec(x)
-                return res, np.sqrt(np.einsum("slmr,slmr->s", res, res)) / scale
-
+            system = BlockLevinson(blocks[None])  # (stacked arrays: faster products here)
+            y = y[None]
             x = system.solve(y)
-            res, rel = residual(x)
-            active = np.isfinite(rel) & (rel >= _REFINED)
+            res = y - system.matvec(x)
+            rel = np.linalg.norm(res) / scale
             for _ in range(8):
-                if not active.any():
+                if not np.isfinite(rel) or rel < _REFINED:
                     break
                 step = x + system.solve(res)
-                new_res, new_rel = residual(step)
-                better = active & (new_rel < rel)
-                halved = better & (new_rel < 0.5 * rel)  # keep refining while the residual halves
-                x[better], res[better], rel[better] = step[better], new_res[better], new_rel[better]
-                active = halved & (rel >= _REFINED)
+                new_res = y - system.matvec(step)
+                new_rel = np.linalg.norm(new_res) / scale
+                if not new_rel < rel:
+                    break
+                halved = new_rel < 0.5 * rel  # keep refining while the residual halves
+                x, res, rel = step, new_res, new_rel
+                if not halved:
+                    break
     except np.linalg.LinAlgError:
-        return failed
-    return x * d[:, None, :, None], np.isfinite(rel) & (rel <= accept)
+        return None
+    if not (np.isfinite(rel) and rel <= accept):
+        return None
+    return x[0] * d[None, :, None]
 
 
-def projection_filters(r: np.ndarray, nsrc: int, nchan: int):
+def projection_filters(r: np.ndarray, nsrc: int, nchan: int, singular: str = "solve"):
     """The time-invariant distortion filters of every estimate channel, as museval fits them,
     from whole-signal correlations ``r`` (``(M, 2M, L)``, :func:`correlations`).
 
@@ -443,7 +439,10 @@ def projection_filters(r: np.ndarray, nsrc: int, nchan: int):
     channel ``m`` delayed by ``a`` in the projection of estimate channel ``row`` (rows and
     channels indexed ``src * nchan + chan``) onto all references; ``v_own`` onto its own
     reference only (zero on the other sources' channels); ``methods`` names the solver of the
-    full system and of each own-reference system.
+    full system and of each own-reference system. A numerically singular full system (where
+    Levinson and Cholesky both fail) is solved museval's way (LU, least squares) with
+    ``singular="solve"``; with ``singular="stop"`` the filters are None and ``methods`` is
+    ``["singular"]``.
     """
     m, _, lags = r.shape
     blocks = np.ascontiguousarray(r[:, :m].transpose(2, 0, 1))  # B(k)[m, n] = R_mn(k)
@@ -453,30 +452,39 @@ def projection_filters(r: np.ndarray, nsrc: int, nchan: int):
     size = nchan * lags
     own = [slice(j * nchan, (j + 1) * nchan) for j in range(nsrc)]
 
-    def solve_own():  # the own-reference systems, (nchan L)^2 each: dense Cholesky
+    def solve_own():
+        """The own-reference systems, ``(nchan L)^2`` each, by numpy's LU (museval's own
+        solver; numpy's LAPACK calls release the interpreter lock, scipy's do not, and its LU
+        is faster here than its Cholesky); singular ones museval's way."""
         out = []
-        for j, c in enumerate(own):
+        for j, c in enumerate(own):  # one at a time: (nchan L)^2 matrices, bounded memory
             g, rhs = gram_matrix(r[c, c]), d[j * size:(j + 1) * size, c]
-            try:  # numpy's factorisation releases the interpreter lock (scipy's does not)
-                low = np.linalg.cholesky(g)
+            try:
+                out.append((np.linalg.solve(g, rhs), "lu"))
             except np.linalg.LinAlgError:
+                if singular == "stop":  # the full system is singular too: not needed
+                    return []
                 out.append(solve_gram(g, rhs))
-                continue
-            z = solve_triangular(low, rhs, lower=True, check_finite=False)
-            out.append((solve_triangular(low, z, lower=True, trans=1, check_finite=False),
-                        "cholesky"))
         return out
 
-    # the own systems' factorisations run on one core while the full system's Levinson
+    # the own systems' factorisation runs on one core while the full system's Levinson
     # recursion runs on the other
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(1) as pool:
         own_job = pool.submit(solve_own) if nsrc > 1 else None
-        x, ok = _toeplitz_solve(blocks[None], y[None]) if _USE_LEVINSON else (None, [False])
+        x = _toeplitz_solve(blocks, y) if _USE_LEVINSON else None
         own_solutions = own_job.result() if own_job is not None else []
-    if ok[0]:
-        v_all, methods = x[0].transpose(2, 1, 0), ["levinson"]
+    if x is not None:
+        v_all, methods = x.transpose(2, 1, 0), ["levinson"]
     else:  # the dense matrix is built only when the structured solve does not converge
-        sol, method = solve_gram(gram_matrix(r[:, :m]), d)
+        g = gram_matrix(r[:, :m])
+        if singular == "stop":
+            try:
+                factor = cho_factor(g, check_finite=False)
+            except np.linalg.LinAlgError:
+                return None, None, ["singular"]
+            sol, method = cho_solve(factor, d, check_finite=False), "cholesky"
+        else:
+            sol, method = solve_gram(g, d)
         v_all, methods = sol.reshape(m, lags, m).transpose(2, 0, 1), [method]
     if nsrc == 1:
         return v_all, v_all, methods * 2
@@ -495,8 +503,9 @@ def _form_weights(v: np.ndarray) -> np.ndarray:
     folded in, hence the factor 2)."""
     lags = v.shape[-1]
     nfft = sfft.next_fast_len(2 * lags, real=True)
-    spec = sfft.rfft(v, nfft, axis=-1)
-    k = sfft.irfft(spec[:, :, None, :] * spec[:, None, :, :].conj(), nfft, axis=-1)[..., :lags]
+    spec = sfft.rfft(v, nfft, axis=-1, workers=-1)
+    k = sfft.irfft(spec[:, :, None, :] * spec[:, None, :, :].conj(), nfft, axis=-1,
+                   workers=-1)[..., :lags]
     k[..., 1:] *= 2
     return k
 
@@ -551,38 +560,50 @@ class _Energies:
         return out, unsure & ~silent
 
 
-def explicit_frame_values(references: np.ndarray, estimates: np.ndarray, v_all: np.ndarray,
-                          v_own: np.ndarray, start: int, width: int) -> np.ndarray:
-    """One frame's SDR, ISR, SIR, SAR (``(4, nsrc)``) by explicit float64 projections of the
-    frame's references through the filters, in museval's order of operations."""
-    nsrc, _, nchan = references.shape
-    m, _, lags = v_all.shape
-    s = _channels(references, start, start + width)
-    e = _channels(estimates, start, start + width)
-    out = np.full((4, nsrc), np.nan)
-    for x in (s, e):  # museval's silence rule, exactly
-        if not np.all(np.any(x.reshape(nsrc, nchan, -1).sum(axis=1) != 0, axis=1)):
-            return out
-    n = width + lags - 1
-    nfft = sfft.next_fast_len(n, real=True)
-    s_spec = sfft.rfft(s, nfft, axis=-1)
-    p_all = sfft.irfft(np.einsum("rmf,mf->rf", sfft.rfft(v_all, nfft, axis=-1), s_spec), nfft)[:, :n]
-    p_own = sfft.irfft(np.einsum("rmf,mf->rf", sfft.rfft(v_own, nfft, axis=-1), s_spec), nfft)[:, :n]
-    s_true = np.zeros((m, n))
-    s_true[:, :width] = s
-    e_spat = p_own - s_true
-    e_interf = p_all - s_true - e_spat
-    e_artif = -s_true - e_spat - e_interf
-    e_artif[:, :width] += e
-    for j in range(nsrc):
-        c = slice(j * nchan, (j + 1) * nchan)
-        energy = float(np.sum(s_true[c] ** 2))
-        out[:, j] = [_db(energy, np.sum((e_spat[c] + e_interf[c] + e_artif[c]) ** 2)),
-                     _db(energy, np.sum(e_spat[c] ** 2)),
-                     _db(np.sum((s_true[c] + e_spat[c]) ** 2), np.sum(e_interf[c] ** 2)),
-                     _db(np.sum((s_true[c] + e_spat[c] + e_interf[c]) ** 2),
-                         np.sum(e_artif[c] ** 2))]
-    return out
+class ExplicitFrames:
+    """Frame values by explicit float64 projections of each frame's references through the
+    filters, in museval's order of operations: for the frames whose quadratic-form values
+    carry too large a rounding bound. The filters' spectra are computed once."""
+
+    def __init__(self, v_all: np.ndarray, v_own: np.ndarray, nsrc: int, nchan: int, width: int):
+        m, _, lags = v_all.shape
+        self.nsrc, self.nchan, self.width = nsrc, nchan, width
+        self.n = width + lags - 1
+        self.nfft = sfft.next_fast_len(self.n, real=True)
+        self.f_all = sfft.rfft(v_all, self.nfft, axis=-1)  # (rows, M, F)
+        # own filters: each row's own source's channels only, (rows, nchan, F)
+        own = np.stack([v_own[r, (r // nchan) * nchan:(r // nchan + 1) * nchan] for r in range(m)])
+        self.f_own = sfft.rfft(own, self.nfft, axis=-1)
+
+    def values(self, references: np.ndarray, estimates: np.ndarray, start: int) -> np.ndarray:
+        """One frame's SDR, ISR, SIR, SAR (``(4, nsrc)``), NaN if museval calls it silent."""
+        nsrc, nchan, width, n = self.nsrc, self.nchan, self.width, self.n
+        s = _channels(references, start, start + width)
+        e = _channels(estimates, start, start + width)
+        out = np.full((4, nsrc), np.nan)
+        for x in (s, e):  # museval's silence rule, exactly
+            if not np.all(np.any(x.reshape(nsrc, nchan, -1).sum(axis=1) != 0, axis=1)):
+                return out
+        s_spec = sfft.rfft(s, self.nfft, axis=-1)
+        p_all = sfft.irfft(np.einsum("rmf,mf->rf", self.f_all, s_spec), self.nfft)[:, :n]
+        own_spec = s_spec.reshape(nsrc, 1, nchan, -1).repeat(nchan, axis=1).reshape(
+            nsrc * nchan, nchan, -1)  # row r: its own source's channels
+        p_own = sfft.irfft(np.einsum("rcf,rcf->rf", self.f_own, own_spec), self.nfft)[:, :n]
+        s_true = np.zeros_like(p_all)
+        s_true[:, :width] = s
+        e_spat = p_own - s_true
+        e_interf = p_all - s_true - e_spat
+        e_artif = -s_true - e_spat - e_interf
+        e_artif[:, :width] += e
+        for j in range(nsrc):
+            c = slice(j * nchan, (j + 1) * nchan)
+            energy = float(np.sum(s_true[c] ** 2))
+            out[:, j] = [_db(energy, np.sum((e_spat[c] + e_interf[c] + e_artif[c]) ** 2)),
+                         _db(energy, np.sum(e_spat[c] ** 2)),
+                         _db(np.sum((s_true[c] + e_spat[c]) ** 2), np.sum(e_interf[c] ** 2)),
+                         _db(np.sum((s_true[c] + e_spat[c] + e_interf[c]) ** 2),
+                             np.sum(e_artif[c] ** 2))]
+        return out
 
 
 def _frame_groups(nframes: int, m: int, lags: int) -> list[slice]:
@@ -594,7 +615,9 @@ def _frame_groups(nframes: int, m: int, lags: int) -> list[slice]:
 def bss_eval_images_v4(references: np.ndarray, estimates: np.ndarray, win: int, hop: int,
                        lags: int = FILTER_LEN) -> tuple[np.ndarray, dict]:
     """Framewise SDR, ISR, SIR, SAR (``(4, nsrc, nwin)``) with filters fitted on the whole
-    signals (museval v4), and solver information."""
+    signals (museval v4), and solver information. The values are None (and
+    ``info["singular"]`` True) where the whole-signal Gram system is numerically singular, so
+    that Levinson and Cholesky both fail."""
     nsrc, n, nchan = references.shape
     m = nsrc * nchan
     starts, width = framing(n, win, hop)
@@ -620,8 +643,13 @@ def bss_eval_images_v4(references: np.ndarray, estimates: np.ndarray, win: int, 
                 kept = corr, stats
     else:
         total = correlations(references, estimates, lags)
-    v_all, v_own, methods = projection_filters(total, nsrc, nchan)
+    v_all, v_own, methods = projection_filters(total, nsrc, nchan, singular="stop")
+    if v_all is None:
+        # numerically singular (e.g. identical reference channels): the filters are not
+        # unique and museval's values are set by its solver's rounding; the caller decides
+        return None, {"solvers": methods, "singular": True}
     energies = _Energies(v_all, v_own, nsrc, nchan)
+    explicit = None
     out = np.full((4, nsrc, nframes), np.nan)
     recomputed = 0
     for g in groups:
@@ -631,12 +659,13 @@ def bss_eval_images_v4(references: np.ndarray, estimates: np.ndarray, win: int, 
             stats = _FrameStats(g.stop - g.start, nsrc, nchan)
             corr = frame_correlations(references, estimates, starts[g], width, lags, stats)
         vals, unsure = energies.values(corr, stats)
+        if unsure.any() and explicit is None:
+            explicit = ExplicitFrames(v_all, v_own, nsrc, nchan, width)
         for t in np.flatnonzero(unsure):
-            vals[:, :, t] = explicit_frame_values(references, estimates, v_all, v_own,
-                                                  int(starts[g][t]), width)
+            vals[:, :, t] = explicit.values(references, estimates, int(starts[g][t]))
         recomputed += int(unsure.sum())
         out[:, :, g] = vals
-    return out, {"solvers": methods, "recomputed_frames": recomputed}
+    return out, {"solvers": methods, "recomputed_frames": recomputed, "singular": False}
 
 
 def bss_eval_images_v3(references: np.ndarray, estimates: np.ndarray, win: int, hop: int,
@@ -658,8 +687,8 @@ def bss_eval_images_v3(references: np.ndarray, estimates: np.ndarray, win: int, 
             sub = stats.subset(slice(i, i + 1))
             vals, unsure = _Energies(v_all, v_own, nsrc, nchan).values(corr[i:i + 1], sub)
             if unsure[0]:
-                vals[:, :, 0] = explicit_frame_values(references, estimates, v_all, v_own,
-                                                      int(starts[t]), width)
+                vals[:, :, 0] = ExplicitFrames(v_all, v_own, nsrc, nchan, width).values(
+                    references, estimates, int(starts[t]))
                 info["recomputed_frames"] += 1
             out[:, :, t] = vals[:, :, 0]
             info["solvers"] = methods

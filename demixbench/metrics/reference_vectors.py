@@ -15,7 +15,7 @@ def load_images_case(root: str | Path, case: str, block: str = "Images Framewise
     The multichannel signals are built as mir_eval builds them: each reference image has
     ``nchan`` copies of its mono source; an estimate image has the mono estimate as channel 0 and
     the estimate times ``gain`` in the others, those reversed when ``reverse`` is set. Arrays are
-    ``(nsrc, nsamples, nchan)``; ``references`` is None for cases stored as multichannel files.
+    ``(nsrc, nsamples, nchan)``; cases stored as multichannel files are read as they are.
     """
     import soundfile as sf
 
@@ -23,8 +23,8 @@ def load_images_case(root: str | Path, case: str, block: str = "Images Framewise
     expected = json.loads((root / f"output{case}.json").read_text())[block]
     refs = [sf.read(p)[0] for p in sorted((root / f"ref{case}").glob("*.wav"))]
     ests = [sf.read(p)[0] for p in sorted((root / f"est{case}").glob("*.wav"))]
-    if refs[0].ndim != 1:
-        return expected, None, None
+    if refs[0].ndim != 1:  # stored as multichannel images already
+        return expected, np.stack(refs), np.stack(ests)
     nchan, gain = expected["nchan"], expected["gain"]
     references = np.stack([np.stack([x] * nchan, axis=1) for x in refs])
     images = []
