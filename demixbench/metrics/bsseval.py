@@ -3,7 +3,9 @@
 Two backends with one signature, the drop-in one of ``museval.evaluate``:
 
 - ``"numpy"`` (default): this project's implementation (:mod:`.bsseval_numpy`), the same
-  quantities without museval's repeated work;
+  quantities without museval's repeated work (inputs whose Gram system is numerically
+  singular, such as a reference with identical channels, have no unique filters; for them
+  museval's values are reproduced by running museval);
 - ``"museval"``: museval's own ``metrics`` module, the reference implementation, loaded by file
   so that museval's package ``__init__`` (which imports musdb -> stempeg and needs an ffmpeg
   binary) is never executed.

@@ -11,17 +11,23 @@ Here the same quantities are computed from one pass of correlations:
 
 - **correlations, frame by frame**: for every frame, all lags 0..511 between every reference
   channel and every reference or estimate channel, the signals taken as zero outside the frame
-  (museval zero-pads each frame before projecting it). Each frame is cut into ~2048-sample
-  blocks whose spectra are multiplied as one batched matrix product per frequency. Where the
-  frames tile the signal (museval's default, window = hop) the whole-signal correlations are
-  their sum plus the pairs that straddle frame edges (short FFTs of 512 samples either side),
-  so the signals are transformed once; otherwise the whole signal is one more "frame";
+  (museval zero-pads each frame before projecting it). Each frame is cut into ~2000-sample
+  blocks (FFT length 2560) whose spectra are multiplied as one batched matrix product per
+  frequency; frames are spread over threads (numpy's FFTs and BLAS release the interpreter
+  lock; BLAS is held to one thread meanwhile). Where the frames tile the signal (museval's
+  default, window = hop) the whole-signal correlations are their sum plus the pairs that
+  straddle frame edges (short FFTs of 512 samples either side), so the signals are
+  transformed once; otherwise the whole signal is one more "frame". The same pass sums each
+  frame's channel energies and the products the SDR and the silence rule need;
 - **filters**: in (delay, channel) order the Gram matrix is block Toeplitz. The full system
-  and the own-reference systems (the same matrix with the other sources' blocks zeroed) are
-  solved together by block Levinson (``O(L^2 M^3)`` instead of ``O((L M)^3)``) with iterative
-  refinement against an FFT block-Toeplitz product, until the residual is as small as a dense
-  solve's. Singular systems, where the refinement stalls, go to the dense route: Cholesky, then
-  museval's LU and least squares;
+  is solved by block Levinson (``O(L^2 M^3)`` instead of ``O((L M)^3)``) after scaling every
+  channel to unit energy, with iterative refinement against an FFT block-Toeplitz product
+  until the relative residual is below 1e-12 (a dense solve's level). The own-reference
+  systems (``(nchan L)^2`` each) are solved meanwhile on the other core by numpy's LU.
+  A full system on which Levinson and Cholesky both fail is numerically singular (e.g. a
+  reference with identical channels): the filters are then not unique and museval's values
+  depend on its solver's rounding, so :func:`bss_eval_images_v4` returns None and the caller
+  (:func:`demixbench.metrics.bss_eval_v4`) evaluates such inputs with museval itself;
 - **frame energies**: a frame's projection through a filter ``v`` has energy ``v' G_t v``, with
   ``G_t`` the frame's Gram matrix, i.e. a sum of the frame's correlations weighted by the
   filter's autocorrelations (computed once). So every frame's ISR, SIR, SAR energies are one
@@ -29,6 +35,9 @@ Here the same quantities are computed from one pass of correlations:
   samples. Each value carries a rounding bound; a frame whose bound exceeds 1e-5 of the value
   (filters with large cancelling taps, or SAR above ~90 dB where ``||e - p||^2`` is a small
   difference) is recomputed by explicit float64 projections as museval does.
+
+Memory: at most 32 MB of frame correlations are kept between the correlation pass and the
+energies; longer inputs are correlated twice (once for the filters, once for the energies).
 
 Framing, the silence rule (a frame where any reference or any estimate sums to zero over its
 channels at every sample is NaN for all sources) and the energy ratios follow museval exactly.
