@@ -104,54 +104,60 @@ def _block_plan(width: int, lags: int) -> tuple[int, int, int]:
 
 
 class _FrameStats:
-    """Per-frame inner products of the channels over the frame's samples (references then
-    estimates, 2M channels): each channel's energy ``diag`` ``(T, 2M)``, each estimate
-    channel with its reference channel ``es`` ``(T, M)``, and the energy of each source's
-    channel sum ``sums`` ``(T, 2 nsrc)`` (museval calls a source silent in a frame where that
-    sum is zero at every sample). Values at the level of the products' rounding are flagged
-    for an exact recomputation."""
+    """Per-frame sums over the estimates' samples: each estimate channel's energy ``ee``
+    ``(T, M)`` and the energy of each estimate's channel sum ``est_sums`` ``(T, nsrc)``.
+    The references' energies, their channel sums and the reference-estimate products are the
+    zero-lag values of the frame correlations (:meth:`derived`). museval calls a source silent
+    in a frame where its channel sum is zero at every sample; values at the level of rounding
+    are flagged for an exact recomputation."""
 
     def __init__(self, nframes: int, nsrc: int, nchan: int):
         m = nsrc * nchan
         self.nsrc, self.nchan, self.m = nsrc, nchan, m
-        self.diag = np.zeros((nframes, 2 * m))
-        self.es = np.zeros((nframes, m))
-        self.sums = np.zeros((nframes, 2 * nsrc))
+        self.ee = np.zeros((nframes, m))
+        self.est_sums = np.zeros((nframes, nsrc))
 
     def take(self, t: int, part: tuple) -> None:
-        self.diag[t] += part[0]
-        self.es[t] += part[1]
-        self.sums[t] += part[2]
+        self.ee[t] += part[0]
+        self.est_sums[t] += part[1]
 
     @staticmethod
     def measure(blocks: np.ndarray, nsrc: int, nchan: int) -> tuple:
-        """The products over ``blocks`` (``(P, 2M, n)``)."""
+        """The sums over the estimate channels of ``blocks`` (``(P, 2M, n)``)."""
         m = nsrc * nchan
-        diag = np.vecdot(blocks, blocks).sum(axis=0)
-        es = np.vecdot(blocks[:, m:], blocks[:, :m]).sum(axis=0)
-        groups = diag.reshape(2 * nsrc, nchan).sum(axis=1)
+        est = blocks[:, m:]
+        ee = np.vecdot(est, est).sum(axis=0)
+        sums = ee.reshape(nsrc, nchan).sum(axis=1)
         for c in range(nchan):  # cross-channel products within each source
             for c2 in range(c + 1, nchan):
-                groups += 2 * np.vecdot(blocks[:, c::nchan], blocks[:, c2::nchan]).sum(axis=0)
-        return diag, es, groups
+                sums += 2 * np.vecdot(est[:, c::nchan], est[:, c2::nchan]).sum(axis=0)
+        return ee, sums
 
     def subset(self, rows) -> _FrameStats:
         out = _FrameStats(0, self.nsrc, self.nchan)
-        out.diag, out.es, out.sums = self.diag[rows], self.es[rows], self.sums[rows]
+        out.ee, out.est_sums = self.ee[rows], self.est_sums[rows]
         return out
 
-    def derived(self):
-        """``ss``, ``ee``, ``dd`` ``(T, M)``, the frames' silence ``(T,)`` and the frames
-        where rounding could decide the silence or ``dd`` (to recompute exactly)."""
+    def derived(self, corr: np.ndarray):
+        """With the frames' correlations ``corr`` ``(T, M, 2M, L)``: ``ss``, ``ee``, ``dd``
+        ``(T, M)``, the frames' silence ``(T,)`` and the frames where rounding could decide the
+        silence or ``dd`` (to recompute exactly)."""
         m, nsrc, nchan = self.m, self.nsrc, self.nchan
-        nt = self.diag.shape[0]
-        ss, ee = self.diag[:, :m], self.diag[:, m:]
-        dd = ee - 2 * self.es + ss
+        nt = corr.shape[0]
+        zero = corr[..., 0]  # (T, M, 2M) zero-lag products over the frame
+        idx = np.arange(m)
+        ss, es, ee = zero[:, idx, idx], zero[:, idx, m + idx], self.ee
+        dd = ee - 2 * es + ss
         dd_err = _GRAM_ROUNDING * (ee + ss + 2 * np.sqrt(ee * ss))
-        scale = self.diag.reshape(nt, 2 * nsrc, nchan).sum(axis=-1)
+        blocks = zero[:, :, :m].reshape(nt, nsrc, nchan, nsrc, nchan)
+        src = np.arange(nsrc)
+        ref_sums = blocks[:, src, :, src, :].sum(axis=(2, 3)).T  # (T, nsrc)
+        sums = np.concatenate([ref_sums, self.est_sums], axis=1)
+        scale = np.concatenate([ss.reshape(nt, nsrc, nchan).sum(-1),
+                                ee.reshape(nt, nsrc, nchan).sum(-1)], axis=1)
         silent = np.any(scale == 0, axis=1)  # a source with every channel zero
         # a channel sum near zero may be exactly zero (e.g. opposite channels): decided exactly
-        unsure = np.any((self.sums <= _GRAM_ROUNDING * nchan * scale) & (scale > 0), axis=1)
+        unsure = np.any((sums <= _GRAM_ROUNDING * nchan * scale) & (scale > 0), axis=1)
         unsure |= np.any(dd_err > _FORM_TOL * dd, axis=1)
         return ss, ee, dd, silent, unsure & ~silent
 
@@ -566,7 +572,7 @@ class _Energies:
         ``(T, M, 2M, L)``, and the frames whose rounding bound is too large (to recompute)."""
         m, nsrc, nchan = self.m, self.nsrc, self.nchan
         nt = corr.shape[0]
-        ss, ee, dd, silent, unsure = stats.derived()
+        ss, ee, dd, silent, unsure = stats.derived(corr)
         rr = corr[:, :, :m]
         q = (rr.reshape(nt, -1) @ self.k.T).reshape(nt, 4, m)
         lin = np.einsum("tmra,rma->tr", corr[:, :, m:], self.v_all)  # <projection, estimate>
@@ -718,7 +724,7 @@ def bss_eval_images_v3(references: np.ndarray, estimates: np.ndarray, win: int, 
     for g in _frame_groups(len(starts), nsrc * nchan, lags):
         stats = _FrameStats(g.stop - g.start, nsrc, nchan)
         corr = frame_correlations(references, estimates, starts[g], width, lags, stats)
-        silent = stats.derived()[3]
+        silent = stats.derived(corr)[3]
         for i, t in enumerate(range(g.start, g.stop)):
             if silent[i]:
                 continue
