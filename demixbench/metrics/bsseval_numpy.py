@@ -377,18 +377,15 @@ class BlockLevinson:
         Z[:, :M, :M] = self.inv0
         Z[:, M:2 * M, M:] = self.inv0
         self.backward = []  # b of every order n >= 1: (S, (n+1) M, M)
-        eye = np.eye(M)
-        K = np.empty((S, 2 * M, 2 * M))
+        # the update [f, b] <- [[f; 0], [0; b]] K uses K = [[a, -eb d], [-ef a, d]] with
+        # a = (I - eb ef)^-1, d = (I - ef eb)^-1: the inverse of P = [[I, eb], [ef, I]]
+        P = np.zeros((S, 2 * M, 2 * M))
+        P[:, np.arange(2 * M), np.arange(2 * M)] = 1.0
         for n in range(1, L):
             nm = n * M
-            ef = self.C[:, :, (L - 1 - n) * M:(L - 1) * M] @ Z[:, :nm, :M]
-            eb = D[:, :, :nm] @ Z[:, M:nm + M, M:]
-            inv = np.linalg.inv(np.concatenate([eye - eb @ ef, eye - ef @ eb]))
-            alpha, delta = inv[:S], inv[S:]
-            K[:, :M, :M] = alpha
-            K[:, M:, :M] = -(ef @ alpha)
-            K[:, :M, M:] = -(eb @ delta)
-            K[:, M:, M:] = delta
+            P[:, M:, :M] = self.C[:, :, (L - 1 - n) * M:(L - 1) * M] @ Z[:, :nm, :M]  # ef
+            P[:, :M, M:] = D[:, :, :nm] @ Z[:, M:nm + M, M:]  # eb
+            K = np.linalg.inv(P)
             f_new = Z[:, :nm + M] @ K[:, :, :M]
             b_new = Z[:, :nm + M] @ K[:, :, M:]
             Z[:, :nm + M, :M] = f_new
