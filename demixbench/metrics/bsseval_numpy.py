@@ -556,10 +556,20 @@ class _Energies:
         m, _, lags = v_all.shape
         self.nsrc, self.nchan, self.m = nsrc, nchan, m
         self.v_all, self.v_own = v_all, v_own
-        v_isr = v_own.copy()
-        v_isr[np.arange(m), np.arange(m), 0] -= 1.0  # own projection minus the reference itself
-        # forms 0..3: ISR denominator, SIR numerator, SIR denominator, SAR numerator
-        k = _form_weights(np.concatenate([v_isr, v_own, v_all - v_own, v_all]))
+        # forms 0..3: ISR denominator (own projection minus the reference itself), SIR
+        # numerator, SIR denominator, SAR numerator; the first two only involve the row's own
+        # source's channels, so their weights are computed on those and placed
+        rows = np.arange(m)
+        chans = (rows // nchan)[:, None] * nchan + np.arange(nchan)  # (rows, nchan)
+        own = v_own[rows[:, None], chans]  # (rows, nchan, L)
+        own_isr = own.copy()
+        own_isr[rows, rows % nchan, 0] -= 1.0
+        k_own = _form_weights(np.concatenate([own_isr, own]))  # (2 rows, nchan, nchan, L)
+        k = np.zeros((4 * m, m, m, lags))
+        for f in range(2):
+            k[f * m + rows[:, None, None], chans[:, :, None], chans[:, None, :]] = \
+                k_own[f * m:(f + 1) * m]
+        k[2 * m:] = _form_weights(np.concatenate([v_all - v_own, v_all]))
         self.k = k.reshape(4 * m, -1)
         self.k_abs = np.abs(k).sum(axis=-1)  # (4M, M, M)
         self.v_abs = np.abs(v_all).sum(axis=-1)  # (rows, M)
