@@ -80,21 +80,30 @@ def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100,
         raise MetricError(f"bss_eval_v4: references {references.shape} and estimates "
                           f"{estimates.shape} differ in sources or channels")
     estimates = _pad_or_truncate(references, estimates)
+    if backend == "numpy":
+        from .bsseval_numpy import bss_eval_images_v4
+
+        values, _ = bss_eval_images_v4(references, estimates, int(win), int(hop))
+        # a source silent over the whole signal is silent in every frame: the exact check is
+        # only needed where every frame came out NaN (or before handing over to museval)
+        if values is None or np.all(np.isnan(values)):
+            _raise_if_silent(references, estimates)
+        if values is not None:
+            return values[0], values[1], values[2], values[3]
+        # a numerically singular Gram system (e.g. a reference whose channels are identical):
+        # no unique filters, museval's values come from its LU's rounding; reproduce them
+        return _museval_values(references, estimates, int(win), int(hop))
+    _raise_if_silent(references, estimates)
+    return _museval_values(references, estimates, int(win), int(hop))
+
+
+def _raise_if_silent(references: np.ndarray, estimates: np.ndarray) -> None:
     for what, x in (("reference", references), ("estimate", estimates)):
         silent = _silent_sources(x)
         if silent:
             raise MetricError(f"bss_eval_v4: {what}(s) {silent} are silent over the whole signal; "
                               "the projection is undefined for them: leave them out (score_track "
                               "does, and records the reason)")
-    if backend == "numpy":
-        from .bsseval_numpy import bss_eval_images_v4
-
-        values, info = bss_eval_images_v4(references, estimates, int(win), int(hop))
-        if values is not None:
-            return values[0], values[1], values[2], values[3]
-        # a numerically singular Gram system (e.g. a reference whose channels are identical):
-        # no unique filters, museval's values come from its LU's rounding; reproduce them
-    return _museval_values(references, estimates, int(win), int(hop))
 
 
 def _museval_values(references: np.ndarray, estimates: np.ndarray, win: int, hop: int):
