@@ -5,7 +5,8 @@
 Prints, for each data set, the largest absolute difference per metric between
 ``bss_eval_v4(backend="numpy")`` and museval on every frame, and the frame count compared;
 then both implementations' times on one 30 s 4-stem stereo excerpt, measured side by side in
-this process; then the peak RSS of a fresh process evaluating a 10-minute 4-stem stereo track.
+this process (three rounds of one museval run and three numpy runs); then the peak RSS of a
+fresh process evaluating a 10-minute 4-stem stereo track.
 """
 
 from __future__ import annotations
@@ -69,21 +70,30 @@ def agreement(shared: Path) -> None:
           "08 (four identical channels) is not run: museval's least-squares solves take minutes.")
 
 
-def speed() -> None:
+def speed(rounds: int = 3) -> None:
     print("\n== speed: one 30 s 4-stem stereo excerpt (synthetic seed=5, irm1 estimates) ==")
     refs, ests = irm1_case(synthesize_track(5, 30.0))
     bss_eval_v4(refs[:, : 2 * SR], ests[:, : 2 * SR])  # warm-up: imports, FFT plans
-    times = {}
-    for backend, runs in (("numpy", 5), ("museval", 3)):  # medians: this VM's timings vary
-        runs_s = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            bss_eval_v4(refs, ests, backend=backend)
-            runs_s.append(time.perf_counter() - t0)
-        times[backend] = float(np.median(runs_s))
-        print(f"{backend:<8} median {times[backend]:7.2f} s  (runs: "
-              f"{', '.join(f'{t:.2f}' for t in runs_s)})", flush=True)
-    print(f"ratio museval / numpy: {times['museval'] / times['numpy']:.1f}x")
+    bss_eval_v4(refs[:, : 2 * SR], ests[:, : 2 * SR], backend="museval")
+
+    def timed(backend):
+        t0 = time.perf_counter()
+        bss_eval_v4(refs, ests, backend=backend)
+        return time.perf_counter() - t0
+
+    # interleaved: each museval run is paired with the numpy runs made right after it, so that
+    # both see the same state of the machine (this VM's speed drifts by +-15 % over minutes)
+    ratios, m_all, n_all = [], [], []
+    for _ in range(rounds):
+        m = timed("museval")
+        n = [timed("numpy") for _ in range(3)]
+        m_all.append(m)
+        n_all += n
+        ratios.append(m / float(np.median(n)))
+        print(f"museval {m:6.2f} s   numpy {', '.join(f'{t:.2f}' for t in n)} s   "
+              f"ratio {ratios[-1]:.1f}x", flush=True)
+    print(f"medians: museval {np.median(m_all):.2f} s, numpy {np.median(n_all):.2f} s; "
+          f"ratio museval / numpy: {np.median(ratios):.1f}x (median of the {rounds} rounds)")
 
 
 # VmHWM (this process's own high-water mark) rather than ru_maxrss, which Linux carries over
