@@ -366,7 +366,7 @@ class BlockLevinson:
 
     def __init__(self, blocks: np.ndarray):
         S, L, M, _ = blocks.shape
-        self.blocks, self.shape = blocks, (S, L, M)
+        self.shape = (S, L, M)
         # row layout: C[:, :, (L-1-k) M : (L-k) M] = B(k); D[:, :, (k-1) M : k M] = B(k)^T
         self.C = np.ascontiguousarray(blocks[:, ::-1].transpose(0, 2, 1, 3).reshape(S, M, L * M))
         D = np.ascontiguousarray(blocks[:, 1:].transpose(0, 3, 1, 2).reshape(S, M, (L - 1) * M))
@@ -555,7 +555,7 @@ class _Energies:
     def __init__(self, v_all: np.ndarray, v_own: np.ndarray, nsrc: int, nchan: int):
         m, _, lags = v_all.shape
         self.nsrc, self.nchan, self.m = nsrc, nchan, m
-        self.v_all, self.v_own = v_all, v_own
+        self.v_all = v_all
         # forms 0..3: ISR denominator (own projection minus the reference itself), SIR
         # numerator, SIR denominator, SAR numerator; the first two only involve the row's own
         # source's channels, so their weights are computed on those and placed
