@@ -3,12 +3,14 @@ excerpt protocol, and :func:`open_dataset` that parses the CLI's ``--dataset`` s
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from .. import STEMS
 from ..audio import write_audio
 from ..errors import DatasetError
+from ..plugins import PluginRegistry
 from .base import Dataset, Stems, Track, check_stems
 from .excerpt import Excerpt, choose_excerpt, cut_and_mix
 from .folder import open_folder
@@ -18,8 +20,9 @@ DEFAULT_SYNTHETIC_TRACKS = 3
 DEFAULT_SYNTHETIC_SECONDS = 8.0
 _SPLIT_SEED = {"test": 0, "train": 1_000_000}
 
-__all__ = ["Dataset", "Excerpt", "Stems", "Track", "check_stems", "choose_excerpt", "cut_and_mix",
-           "demo_dataset", "open_dataset", "open_folder", "synthetic_dataset", "write_dataset"]
+__all__ = ["Dataset", "DatasetRegistry", "Excerpt", "Stems", "Track", "check_stems",
+           "choose_excerpt", "cut_and_mix", "dataset_registry", "demo_dataset", "open_dataset",
+           "open_folder", "synthetic_dataset", "write_dataset"]
 
 
 def synthetic_dataset(n_tracks: int = DEFAULT_SYNTHETIC_TRACKS, subset: str = "test",
@@ -53,32 +56,72 @@ def demo_dataset() -> Dataset:
     return open_folder(demo_path(), name="demo")
 
 
-def open_dataset(spec: str) -> Dataset:
-    """Open a dataset from a CLI spec.
+def open_synthetic(rest: str, spec: str) -> Dataset:
+    """``synthetic[:N[:SUBSET]]``: N deterministic synthetic songs (default 3)."""
+    parts = [p for p in rest.split(":") if p] if rest else []
+    try:
+        n = int(parts[0]) if parts else DEFAULT_SYNTHETIC_TRACKS
+    except ValueError:
+        raise DatasetError(f"--dataset {spec}: the track count must be an integer, "
+                           "e.g. synthetic:5") from None
+    return synthetic_dataset(n, parts[1] if len(parts) > 1 else "test")
 
-    ``synthetic[:N[:SUBSET]]`` | ``demo`` | ``musdb:PATH[:SUBSET]`` | ``folder:PATH``.
+
+def open_demo(rest: str, spec: str) -> Dataset:
+    """``demo``: the two embedded 15 s CC0 excerpts."""
+    if rest:
+        raise DatasetError(f"--dataset {spec}: demo takes no argument; use --dataset demo")
+    return demo_dataset()
+
+
+def open_musdb_layout(rest: str, spec: str) -> Dataset:
+    """``musdb:PATH[:SUBSET]`` or ``folder:PATH[:SUBSET]``: MUSDB18-HQ layout folders."""
+    kind = spec.partition(":")[0]
+    if not rest:
+        raise DatasetError(f"--dataset {spec}: give a path, e.g. {kind}:/data/musdb18hq")
+    path, subset = rest, None
+    head, sep, tail = rest.rpartition(":")
+    if sep and tail in ("train", "test"):
+        path, subset = head, tail
+    return open_folder(path, subset, name=spec)
+
+
+class DatasetRegistry(PluginRegistry):
+    """Dataset openers by spec prefix: ``prefix:REST`` -> ``opener(REST, spec) -> Dataset``."""
+
+    kind = "dataset"
+
+    def error(self, message: str) -> Exception:
+        return DatasetError(message)
+
+    def check(self, entry, obj) -> str | None:
+        if not callable(obj):
+            return ("is not callable; point the entry point at a function "
+                    "opener(rest: str, spec: str) -> demixbench.datasets.Dataset")
+        return None
+
+
+@lru_cache(maxsize=1)
+def dataset_registry() -> DatasetRegistry:
+    """The installed dataset openers (read once per process)."""
+    return DatasetRegistry()
+
+
+def open_dataset(spec: str) -> Dataset:
+    """Open a dataset from a CLI spec ``PREFIX[:REST]``, the prefix naming a registered opener.
+
+    Built in: ``synthetic[:N[:SUBSET]]`` | ``demo`` | ``musdb:PATH[:SUBSET]`` | ``folder:PATH``.
     """
     kind, _, rest = spec.partition(":")
-    if kind == "synthetic":
-        parts = [p for p in rest.split(":") if p] if rest else []
-        try:
-            n = int(parts[0]) if parts else DEFAULT_SYNTHETIC_TRACKS
-        except ValueError:
-            raise DatasetError(f"--dataset {spec}: the track count must be an integer, "
-                               "e.g. synthetic:5") from None
-        return synthetic_dataset(n, parts[1] if len(parts) > 1 else "test")
-    if kind == "demo":
-        return demo_dataset()
-    if kind in ("musdb", "folder"):
-        if not rest:
-            raise DatasetError(f"--dataset {spec}: give a path, e.g. {kind}:/data/musdb18hq")
-        path, subset = rest, None
-        head, sep, tail = rest.rpartition(":")
-        if sep and tail in ("train", "test"):
-            path, subset = head, tail
-        return open_folder(path, subset, name=spec)
-    raise DatasetError(f"unknown dataset {spec!r}; use synthetic[:N], demo, musdb:PATH[:SUBSET] "
-                       "or folder:PATH")
+    registry = dataset_registry()
+    if kind not in registry:
+        raise DatasetError(f"unknown dataset {spec!r}; use synthetic[:N], demo, musdb:PATH[:SUBSET], "
+                           f"folder:PATH or a registered prefix ({', '.join(registry.names())})")
+    dataset = registry.get(kind)(rest, spec)
+    if not isinstance(dataset, Dataset):
+        raise DatasetError(f"dataset plugin {kind!r} returned {type(dataset).__name__}, not a "
+                           "demixbench.datasets.Dataset")
+    return dataset
 
 
 def write_dataset(dataset: Dataset, root: str | Path, fmt: str = "wav") -> Path:

@@ -1,37 +1,108 @@
-"""What a metric is: a name, a unit and a direction."""
+"""What a metric is, and the registry of metrics fed by the ``demixbench.metrics`` entry points.
+
+A metric declares its unit, its direction, how per-track values are aggregated over tracks, and
+its *scope*:
+
+- ``"signal"``: computed per target on the whole excerpt,
+  ``compute(reference, estimate, sample_rate) -> float`` with both ``(channels, samples)``;
+- ``"bss_group"``: computed framewise on a BSS Eval group of sources (museval's grouping,
+  :func:`demixbench.metrics.scoring.bss_groups`),
+  ``compute(references, estimates, sample_rate, win=, hop=, backend=) -> {name: (nsrc, nwin)}``
+  with arrays ``(nsrc, samples, channels)``; the per-track value is the median over frames.
+  Metrics computed together (SDR, ISR, SIR, SAR) share one ``compute`` and are computed once.
+
+Scoring (:func:`~demixbench.metrics.scoring.score_track`), the leaderboard and reports read these
+declarations only, so a plugin metric needs no special case anywhere.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from ..errors import MetricError
+from ..plugins import PluginEntry, PluginRegistry
+
+SCOPES = ("signal", "bss_group")
+AGGREGATES = ("median", "mean")
 
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """Describes one metric name as it appears in result rows."""
+    """Describes one metric name as it appears in result rows, and how to compute it."""
 
     name: str
     unit: str
     higher_is_better: bool
     description: str
     aggregate: str  # how per-track values are combined across tracks: "median" or "mean"
+    scope: str = "signal"  # "signal" or "bss_group" (see the module doc)
+    compute: Callable[..., Any] | None = None
+    # signal scope: still defined when the estimate is digital silence (uSDR is, SI-SDR is not)
+    defined_for_silent_estimate: bool = False
 
 
-METRICS: dict[str, MetricInfo] = {
-    m.name: m
-    for m in (
-        MetricInfo("sdr", "dB", True, "BSS Eval v4 SDR, per track the median over 1 s frames "
-                   "(cSDR once aggregated by median over tracks)", "median"),
-        MetricInfo("isr", "dB", True, "BSS Eval v4 image-to-spatial distortion ratio, median "
-                   "over frames", "median"),
-        MetricInfo("sir", "dB", True, "BSS Eval v4 source-to-interference ratio, median over "
-                   "frames", "median"),
-        MetricInfo("sar", "dB", True, "BSS Eval v4 source-to-artifacts ratio, median over frames",
-                   "median"),
-        MetricInfo("si_sdr", "dB", True, "scale-invariant SDR (zero-mean), whole excerpt, mean "
-                   "over channels", "median"),
-        MetricInfo("usdr", "dB", True, "utterance SDR of the MDX challenge (delta 1e-7), whole "
-                   "excerpt", "mean"),
-    )
-}
+def metric_problem(entry: PluginEntry, obj: Any) -> str | None:
+    if not isinstance(obj, MetricInfo):
+        return ("is not a demixbench MetricInfo; point the entry point at a "
+                "demixbench.metrics.MetricInfo instance")
+    if obj.name != entry.name:
+        return f"declares the name {obj.name!r}; the entry point's name must be the same"
+    if obj.scope not in SCOPES:
+        return f"has scope {obj.scope!r}; use one of {', '.join(SCOPES)}"
+    if obj.aggregate not in AGGREGATES:
+        return f"aggregates by {obj.aggregate!r}; use one of {', '.join(AGGREGATES)}"
+    if not callable(obj.compute):
+        return "has no compute function; the scorer cannot compute it"
+    return None
 
+
+class MetricRegistry(PluginRegistry, Mapping):
+    """Metrics by name (a read-only mapping name -> :class:`MetricInfo`)."""
+
+    kind = "metric"
+
+    def error(self, message: str) -> Exception:
+        return MetricError(message)
+
+    def check(self, entry: PluginEntry, obj: Any) -> str | None:
+        return metric_problem(entry, obj)
+
+    def __getitem__(self, name: str) -> MetricInfo:
+        if name not in self._entries:
+            raise KeyError(name)
+        return self.get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class _LazyMetrics(Mapping):
+    """:data:`METRICS`: the installed metrics, read from the entry points on first use."""
+
+    _registry: MetricRegistry | None = None
+
+    def _reg(self) -> MetricRegistry:
+        if self._registry is None:
+            self._registry = MetricRegistry()
+        return self._registry
+
+    def __getitem__(self, name: str) -> MetricInfo:
+        return self._reg()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._reg())
+
+    def __len__(self) -> int:
+        return len(self._reg())
+
+    def registry(self) -> MetricRegistry:
+        return self._reg()
+
+
+METRICS = _LazyMetrics()
 BSS_EVAL_METRICS = ("sdr", "isr", "sir", "sar")

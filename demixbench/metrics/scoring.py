@@ -1,22 +1,36 @@
-"""Scoring one track: which targets are compared, the silence policy, and per-track values.
+"""Scoring one track: which targets are compared, in which BSS Eval groups, the silence policy,
+and per-track values. Every metric is taken from the metric registry by its declared scope
+(:mod:`demixbench.metrics.base`); no metric name is special-cased here.
+
+BSS Eval groups follow museval's ``eval_mus_track`` exactly (:func:`bss_groups`):
+
+- the targets other than ``accompaniment`` form one group when there are at least two of them;
+- when both ``vocals`` and ``accompaniment`` are there, they form a group of their own, which is
+  where ``vocals`` is scored (its value from the larger group is dropped);
+- a group of one source is never scored: such a target's BSS Eval rows are NaN with the reason
+  "alone in its BSS Eval group". A 2-stem (vocals/accompaniment) separator is therefore scored
+  as the two-source problem it solves, as museval scores it.
 
 Silence policy (every NaN carries its reason in ``Score.nan_reason``):
 
 - A reference that is digital silence over the whole excerpt makes every metric of that target
   NaN ("silent reference"): SDR-type ratios are undefined for it, and uSDR's delta would turn it
-  into a large negative number that dominates a mean. The target is left out of the BSS Eval
-  group, so the other targets are still scored (museval itself raises on such input).
-- An estimate that is digital silence makes SI-SDR and the BSS Eval metrics of that target NaN
-  ("silent estimate"; the scale-invariant projection and the images decomposition are undefined)
-  and leaves it out of the BSS Eval group; uSDR is still defined for it (about 0 dB).
+  into a large negative number that dominates a mean.
+- An estimate that is digital silence makes the signal metrics not defined on it (SI-SDR) NaN
+  ("silent estimate"); uSDR is still defined for it (about 0 dB).
+- BSS Eval's own rule decides silence for a group: a source whose channels sum to zero at every
+  sample (digital silence, but also L = -R) is silent, and museval refuses the whole group.
+  Here that target's rows are NaN ("silent reference" / "silent estimate") and it is left out
+  of its group, so the others are still scored as the group of the remaining sources (NaN with
+  "alone in its BSS Eval group" when one is left).
 - BSS Eval frames where any reference or estimate of the group is silent are NaN, as in museval;
-  the per-track value is the median of the other frames, NaN ("no scorable frame") if none is left.
+  the per-track value is the median of the other frames, NaN ("no scorable frame") if none is
+  left (a stem audible only after the last whole frame, say).
 - Frames whose reference is not digitally silent but quieter than ``QUIET_DBFS`` are scored
   (museval does) and counted in ``detail["quiet_frames"]`` so reports can flag them.
 
 Derived target: ``accompaniment`` is drums + bass + other, for references and for separators
-that do not return it themselves. BSS Eval scores the four stems together and accompaniment
-together with vocals, as museval's MUSDB evaluation does.
+that do not return it themselves.
 """
 
 from __future__ import annotations
@@ -26,14 +40,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import STEMS
+from .. import SUITE_STEMS
 from ..errors import MetricError
-from .base import BSS_EVAL_METRICS, METRICS
-from .bsseval import bss_eval_v4
-from .sdr import si_sdr, usdr
+from .base import METRICS, MetricInfo
 
 ACCOMPANIMENT_PARTS = ("drums", "bass", "other")
 QUIET_DBFS = -60.0
+ALONE = "alone in its BSS Eval group (museval scores groups of two or more sources)"
 
 
 @dataclass
@@ -45,6 +58,14 @@ class Score:
     detail: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BssGroup:
+    """Sources evaluated together, and those of them whose values are kept."""
+
+    members: tuple[str, ...]
+    recorded: tuple[str, ...]
+
+
 def with_accompaniment(stems: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Return ``stems`` plus ``accompaniment`` (drums + bass + other) when it can be derived."""
     out = dict(stems)
@@ -53,8 +74,25 @@ def with_accompaniment(stems: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
     return out
 
 
+def bss_groups(targets: Sequence[str]) -> list[BssGroup]:
+    """museval's ``eval_mus_track`` grouping of ``targets`` (see the module doc)."""
+    has_acc = "vocals" in targets and "accompaniment" in targets
+    main = tuple(t for t in targets if t != "accompaniment")
+    groups = []
+    if len(main) >= 2:
+        groups.append(BssGroup(main, tuple(t for t in main if not (has_acc and t == "vocals"))))
+    if has_acc:
+        groups.append(BssGroup(("vocals", "accompaniment"), ("vocals", "accompaniment")))
+    return groups
+
+
 def _silent(x: np.ndarray) -> bool:
     return not np.any(x)
+
+
+def bss_silent(x: np.ndarray) -> bool:
+    """museval's notion of a silent source: its channels sum to zero at every sample."""
+    return not np.any(np.sum(x, axis=0, dtype=np.float64))
 
 
 def _quiet_frames(ref: np.ndarray, win: int, hop: int) -> int:
@@ -69,6 +107,14 @@ def _quiet_frames(ref: np.ndarray, win: int, hop: int) -> int:
     return int(count)
 
 
+def _infos(metrics: Sequence[str]) -> list[MetricInfo]:
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise MetricError(f"unknown metric(s) {', '.join(unknown)}; choose from "
+                          f"{', '.join(METRICS)}")
+    return [METRICS[m] for m in metrics]
+
+
 def score_track(references: Mapping[str, np.ndarray], estimates: Mapping[str, np.ndarray],
                 metrics: Sequence[str], sample_rate: int, win_seconds: float = 1.0,
                 hop_seconds: float | None = None, bsseval: str = "numpy") -> list[Score]:
@@ -79,76 +125,122 @@ def score_track(references: Mapping[str, np.ndarray], estimates: Mapping[str, np
     (target, metric), NaN values carrying their reason. ``bsseval`` picks the BSS Eval backend
     ("numpy" or "museval", see :func:`bss_eval_v4`).
     """
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise MetricError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
+    infos = _infos(metrics)
     refs = with_accompaniment(references)
     ests = with_accompaniment(estimates)
-    targets = [t for t in (*STEMS, "accompaniment", *sorted(ests)) if t in refs and t in ests]
+    targets = [t for t in (*SUITE_STEMS, *sorted(ests)) if t in refs and t in ests]
     targets = list(dict.fromkeys(targets))
     for t in targets:
         if refs[t].shape != ests[t].shape:
             raise MetricError(f"target {t}: reference {refs[t].shape} and estimate "
                               f"{ests[t].shape} differ in shape")
-
-    silent_ref = {t for t in targets if _silent(refs[t])}
-    silent_est = {t for t in targets if _silent(ests[t])}
     scores: list[Score] = []
-
-    def nan(t: str, m: str, reason: str) -> Score:
-        return Score(t, m, float("nan"), reason)
-
-    for t in targets:
-        for m in metrics:
-            if m in BSS_EVAL_METRICS:
-                continue
-            if t in silent_ref:
-                scores.append(nan(t, m, "silent reference"))
-            elif m == "si_sdr":
-                if t in silent_est:
-                    scores.append(nan(t, m, "silent estimate"))
-                else:
-                    scores.append(Score(t, m, float(np.mean(si_sdr(refs[t], ests[t])))))
-            elif m == "usdr":
-                scores.append(Score(t, m, usdr(refs[t], ests[t])))
-
-    wanted = [m for m in metrics if m in BSS_EVAL_METRICS]
-    if wanted:
+    scores += _signal_scores(refs, ests, targets, [m for m in infos if m.scope == "signal"],
+                             sample_rate)
+    group_metrics = [m for m in infos if m.scope == "bss_group"]
+    if group_metrics:
         win = int(round(win_seconds * sample_rate))
         hop = int(round((hop_seconds or win_seconds) * sample_rate))
-        four = [t for t in targets if t in STEMS]
-        groups = [four] if four else []
-        if "accompaniment" in targets:
-            groups.append([t for t in ("vocals", "accompaniment") if t in targets])
-        scored: set[str] = set()
-        for group in groups:
-            pending = [t for t in group if t not in scored]
-            for t in pending:
-                if t in silent_ref or t in silent_est:
-                    why = "silent reference" if t in silent_ref else "silent estimate"
-                    scores.extend(nan(t, m, why) for m in wanted)
-                    scored.add(t)
-            usable = [t for t in group if t not in silent_ref and t not in silent_est]
-            if not any(t not in scored for t in usable):
-                continue
-            r = np.stack([refs[t].T for t in usable])
-            e = np.stack([ests[t].T for t in usable])
-            values = dict(zip(BSS_EVAL_METRICS, bss_eval_v4(r, e, win=win, hop=hop, backend=bsseval)))
-            for i, t in enumerate(usable):
-                if t in scored:
-                    continue
-                frames = values["sdr"][i]
-                valid = int(np.sum(~np.isnan(frames)))
-                detail = {"frames": int(frames.size), "valid_frames": valid,
-                          "quiet_frames": _quiet_frames(refs[t], win, hop),
-                          "group": usable}
-                for m in wanted:
-                    v = values[m][i]
-                    if valid == 0:
-                        scores.append(Score(t, m, float("nan"), "no scorable frame", detail))
-                    else:
-                        scores.append(Score(t, m, float(np.nanmedian(v)), None, detail))
-                scored.add(t)
+        scores += _group_scores(refs, ests, targets, group_metrics, sample_rate, win, hop, bsseval)
     order = {t: i for i, t in enumerate(targets)}
-    scores.sort(key=lambda s: (order[s.target], list(metrics).index(s.metric)))
+    position = {m: i for i, m in enumerate(metrics)}
+    scores.sort(key=lambda s: (order[s.target], position[s.metric]))
     return scores
+
+
+def _signal_scores(refs, ests, targets, infos: list[MetricInfo], sample_rate: int) -> list[Score]:
+    out = []
+    for t in targets:
+        silent_ref, silent_est = _silent(refs[t]), _silent(ests[t])
+        for m in infos:
+            if silent_ref:
+                out.append(Score(t, m.name, float("nan"), "silent reference"))
+            elif silent_est and not m.defined_for_silent_estimate:
+                out.append(Score(t, m.name, float("nan"), "silent estimate"))
+            else:
+                out.append(Score(t, m.name, float(m.compute(refs[t], ests[t], sample_rate))))
+    return out
+
+
+@dataclass
+class GroupFrames:
+    """One target's framewise BSS Eval values, or why it has none."""
+
+    frames: dict[str, np.ndarray] | None
+    reason: str | None = None
+    group: list[str] = field(default_factory=list)
+
+
+def group_frames(references: Mapping[str, np.ndarray], estimates: Mapping[str, np.ndarray],
+                 metrics: Sequence[str], sample_rate: int, win: int, hop: int,
+                 backend: str = "numpy") -> dict[str, GroupFrames]:
+    """Framewise values of the ``bss_group`` metrics among ``metrics`` for every target, in
+    museval's grouping (:func:`bss_groups`) with the silence policy. ``references`` and
+    ``estimates`` are taken as they are (add ``accompaniment`` first if it is wanted)."""
+    infos = [m for m in _infos(metrics) if m.scope == "bss_group"]
+    targets = [t for t in (*SUITE_STEMS, *sorted(estimates)) if t in references and t in estimates]
+    return _group_frames(references, estimates, list(dict.fromkeys(targets)), infos, sample_rate,
+                         win, hop, backend)
+
+
+def _group_frames(refs, ests, targets, infos: list[MetricInfo], sample_rate: int, win: int,
+                  hop: int, backend: str) -> dict[str, GroupFrames]:
+    out: dict[str, GroupFrames] = {}
+    groups = bss_groups(targets)
+    recorded = {t for g in groups for t in g.recorded}
+    for t in targets:
+        if t not in recorded:
+            out[t] = GroupFrames(None, ALONE)
+    for group in groups:
+        silent = {}
+        for t in group.members:
+            if bss_silent(refs[t]):
+                silent[t] = "silent reference"
+            elif bss_silent(ests[t]):
+                silent[t] = "silent estimate"
+        usable = [t for t in group.members if t not in silent]
+        for t in group.recorded:
+            if t in silent:
+                out[t] = GroupFrames(None, silent[t], list(group.members))
+        if len(usable) < 2:
+            for t in group.recorded:
+                if t not in silent:
+                    out[t] = GroupFrames(None, ALONE + f"; left out as silent: {', '.join(silent)}",
+                                         list(group.members))
+            continue
+        r = np.stack([refs[t].T for t in usable])
+        e = np.stack([ests[t].T for t in usable])
+        frames: dict[str, np.ndarray] = {}
+        for compute in dict.fromkeys(m.compute for m in infos):  # each computation once
+            frames.update(compute(r, e, sample_rate, win=win, hop=hop, backend=backend))
+        missing = [m.name for m in infos if m.name not in frames]
+        if missing:
+            raise MetricError(f"metric(s) {', '.join(missing)}: their compute function returned "
+                              f"no values (it returned {', '.join(frames) or 'nothing'}); a "
+                              "bss_group metric must return {name: (nsrc, frames)}")
+        for i, t in enumerate(usable):
+            if t in group.recorded:
+                out[t] = GroupFrames({m.name: np.asarray(frames[m.name][i], dtype=float)
+                                      for m in infos}, None, usable)
+    return out
+
+
+def _group_scores(refs, ests, targets, infos: list[MetricInfo], sample_rate: int, win: int,
+                  hop: int, backend: str) -> list[Score]:
+    out: list[Score] = []
+    for t, got in _group_frames(refs, ests, targets, infos, sample_rate, win, hop, backend).items():
+        if got.frames is None:
+            detail = {"group": got.group} if got.group else {}
+            out.extend(Score(t, m.name, float("nan"), got.reason, dict(detail)) for m in infos)
+            continue
+        first = got.frames[infos[0].name]
+        valid = int(np.sum(~np.isnan(first)))
+        detail = {"frames": int(first.size), "valid_frames": valid,
+                  "quiet_frames": _quiet_frames(refs[t], win, hop), "group": got.group}
+        for m in infos:
+            v = got.frames[m.name]
+            if not np.any(~np.isnan(v)):
+                out.append(Score(t, m.name, float("nan"), "no scorable frame", detail))
+            else:
+                out.append(Score(t, m.name, float(np.nanmedian(v)), None, detail))
+    return out

@@ -1,82 +1,55 @@
-"""The separator registry: a plain object fed by the ``demixbench.separators`` entry points.
+"""The separator registry, fed by the ``demixbench.separators`` entry points.
 
 Built-in separators are declared in the project's own ``pyproject.toml`` the same way a plugin
-declares its own, so there is one discovery path. An entry point must resolve to a
-:class:`~demixbench.separators.base.Separator` subclass; a plugin that fails to import or
-resolves to something else raises :class:`PluginError` naming the plugin, its distribution
-and the fix.
+declares its own, so there is one discovery path (:mod:`demixbench.plugins`). An entry point
+must resolve to a :class:`~demixbench.separators.base.Separator` subclass whose sources are the
+suite's stem names (or mapped onto them with ``stem_map``); anything else raises
+:class:`PluginError` naming the plugin, its distribution and the fix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from typing import Any
 
-from ..errors import PluginError, SeparatorError
+from .. import SUITE_STEMS
+from ..errors import SeparatorError
+from ..plugins import PluginEntry, PluginRegistry
 from .base import Separator
 
 GROUP = "demixbench.separators"
+SeparatorEntry = PluginEntry  # (name, "module:attribute", distribution)
 
 
-@dataclass(frozen=True)
-class SeparatorEntry:
-    """One declared separator: its name, where it comes from, and how to load it."""
-
-    name: str
-    target: str  # "module:attribute"
-    distribution: str
-
-    def load(self) -> type[Separator]:
-        ep = metadata.EntryPoint(name=self.name, value=self.target, group=GROUP)
-        try:
-            obj = ep.load()
-        except Exception as exc:
-            raise PluginError(
-                f"separator plugin {self.name!r} ({self.target}, from distribution "
-                f"{self.distribution!r}) failed to load: {type(exc).__name__}: {exc}; install "
-                f"what it needs or uninstall {self.distribution}") from None
-        if not (isinstance(obj, type) and issubclass(obj, Separator)):
-            raise PluginError(
-                f"separator plugin {self.name!r} ({self.target}, from distribution "
-                f"{self.distribution!r}) is not a demixbench Separator subclass; point the "
-                "entry point at a class deriving from demixbench.separators.Separator")
-        if not obj.sources:
-            raise PluginError(f"separator plugin {self.name!r} ({self.target}) declares no "
-                              "sources; set the class attribute sources = ('vocals', ...)")
-        return obj
+def stem_problem(cls: type[Separator]) -> str | None:
+    """Why a separator class's sources cannot be scored (None when they can)."""
+    if not cls.sources:
+        return "declares no sources; set the class attribute sources = ('vocals', ...)"
+    stem_map = dict(getattr(cls, "stem_map", {}) or {})
+    bad = [s for s in cls.sources if stem_map.get(s, s) not in SUITE_STEMS]
+    if bad:
+        return (f"declares source(s) {bad} that are not stems the suite scores; name them "
+                f"among {', '.join(SUITE_STEMS)}, or map them with the class attribute "
+                "stem_map = {'your_name': 'vocals', ...}")
+    mapped = [stem_map.get(s, s) for s in cls.sources]
+    if len(set(mapped)) != len(mapped):
+        return f"maps two sources onto one stem ({mapped}); each stem may come from one source"
+    return None
 
 
-class SeparatorRegistry:
+class SeparatorRegistry(PluginRegistry):
     """Separators by name. ``entries`` defaults to the installed entry points."""
 
-    def __init__(self, entries: Iterable[SeparatorEntry] | None = None):
-        if entries is None:
-            entries = _installed_entries()
-        self._entries: dict[str, SeparatorEntry] = {}
-        for e in entries:
-            other = self._entries.get(e.name)
-            if other is not None and other.target != e.target:
-                raise PluginError(
-                    f"separator name {e.name!r} is declared twice: by {other.distribution!r} "
-                    f"({other.target}) and by {e.distribution!r} ({e.target}); uninstall one")
-            self._entries[e.name] = e
+    kind = "separator"
 
-    def names(self) -> list[str]:
-        return sorted(self._entries)
+    def error(self, message: str) -> Exception:
+        return SeparatorError(message)
 
-    def entry(self, name: str) -> SeparatorEntry:
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise SeparatorError(
-                f"unknown separator {name!r}; known: {', '.join(self.names())} "
-                "(`demixbench list` shows them all)") from None
-
-    def get(self, name: str) -> type[Separator]:
-        return self.entry(name).load()
+    def check(self, entry: PluginEntry, obj: Any) -> str | None:
+        if not (isinstance(obj, type) and issubclass(obj, Separator)):
+            return ("is not a demixbench Separator subclass; point the entry point at a class "
+                    "deriving from demixbench.separators.Separator")
+        return stem_problem(obj)
 
     def create(self, name: str, **params: Any) -> Separator:
         """Build separator ``name`` with constructor ``params``; raises if it cannot run here."""
@@ -90,14 +63,6 @@ class SeparatorRegistry:
             return cls(**params)
         except (TypeError, ValueError) as exc:
             raise SeparatorError(f"{name}: bad parameters {params}: {exc}") from None
-
-
-def _installed_entries() -> list[SeparatorEntry]:
-    out = []
-    for ep in metadata.entry_points(group=GROUP):
-        dist = getattr(ep, "dist", None)
-        out.append(SeparatorEntry(ep.name, ep.value, dist.name if dist else "?"))
-    return out
 
 
 @lru_cache(maxsize=1)

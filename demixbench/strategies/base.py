@@ -39,6 +39,7 @@ class Strategy(Separator):
         self.sources = inner.sources
         self.sample_rate = inner.sample_rate
         self.channels = inner.channels
+        self.stem_map = inner.stem_map
 
     @property
     def oracle(self) -> bool:  # type: ignore[override]
@@ -58,6 +59,13 @@ class Strategy(Separator):
 
     def params(self) -> dict[str, Any]:
         return {"inner": self.inner.config(), **self.strategy_config()}
+
+    def run_inner(self, mixture: np.ndarray, sample_rate: int,
+                  references: Mapping[str, np.ndarray] | None = None) -> Estimates:
+        """Separate with the inner separator; only an oracle inner one is given the references."""
+        if self.inner.oracle:
+            return self.inner.separate(mixture, sample_rate, references=references)
+        return self.inner.separate(mixture, sample_rate)
 
     def trace(self, mixture: np.ndarray, sample_rate: int,
               references: Mapping[str, np.ndarray] | None = None) -> list[Step]:

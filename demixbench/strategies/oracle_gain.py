@@ -28,6 +28,8 @@ class OracleGain(Strategy):
     """Separate ``sum(stems) + (g - 1) * stems[target]`` for each gain ``g`` in ``gains``."""
 
     strategy_name = "oracle-gain"
+    description = ("oracle predictor (seed paper's lemma): separate the true stems remixed with "
+                   "the target's gain raised; oracle")
 
     def __init__(self, inner: Separator, target: str = "vocals",
                  gains: list[float] | None = None):
@@ -57,9 +59,6 @@ class OracleGain(Strategy):
             refs = {s: (v * np.float32(gain) if s == self.target else v)
                     for s, v in references.items()}
             mix = np.sum(list(refs.values()), axis=0, dtype=np.float32)
-            if self.inner.oracle:
-                est = self.inner.separate(mix, sample_rate, references=refs)
-            else:
-                est = self.inner.separate(mix, sample_rate)
+            est = self.run_inner(mix, sample_rate, refs)
             steps.append(Step(k, mix, est, {"gain": gain}, references=refs))
         return steps

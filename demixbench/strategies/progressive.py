@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import DemixbenchError
+from ..metrics.scoring import with_accompaniment
 from ..metrics.sdr import si_sdr, usdr
-from ..separators.base import Separator
+from ..separators.base import Separator, check_range
 from ..separators.wiener import wiener_postfilter
 from .base import Step, Strategy
 from .schedules import make_schedule
@@ -58,6 +59,8 @@ class ProgressiveSeparator(Strategy):
     """
 
     strategy_name = "progressive"
+    description = ("progressive inference (seed paper): remix the previous estimate of the target "
+                   "with weight beta_n and separate again; schedules or adaptive beta")
 
     def __init__(self, inner: Separator, target: str = "vocals", steps: int = 5,
                  schedule: str = "linear", value: float | None = None,
@@ -67,6 +70,8 @@ class ProgressiveSeparator(Strategy):
         if target not in inner.sources:
             raise DemixbenchError(f"progressive: {inner.name} has no stem {target!r}; choose one "
                                   f"of {', '.join(inner.sources)}")
+        check_range("progressive", "steps", steps, 1, 1000, integer=True)
+        check_range("progressive", "candidates", candidates, 1, 100, integer=True)
         self.wiener = bool(wiener)
         self.target = target
         self.steps = int(steps)
@@ -97,15 +102,15 @@ class ProgressiveSeparator(Strategy):
     def trace(self, mixture: np.ndarray, sample_rate: int,
               references: Mapping[str, np.ndarray] | None = None) -> list[Step]:
         """Steps 0..N: the mixture fed to the inner separator and the estimates returned."""
-        if self.adaptive == "oracle" and (references is None or self.target not in references):
-            raise DemixbenchError("progressive: adaptive=oracle needs the reference of "
-                                  f"{self.target!r}")
+        if self.adaptive == "oracle":
+            # accompaniment's reference is derived from the stems, as the scorer derives it
+            references = with_accompaniment(references or {})
+            if self.target not in references:
+                raise DemixbenchError("progressive: adaptive=oracle needs the reference of "
+                                      f"{self.target!r}")
 
         def run(mix: np.ndarray):
-            if self.inner.oracle:
-                est = self.inner.separate(mix, sample_rate, references=references)
-            else:
-                est = self.inner.separate(mix, sample_rate)
+            est = self.run_inner(mix, sample_rate, references)
             return wiener_postfilter(mix, est) if self.wiener else est
 
         first = run(mixture)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DemixbenchError
-from ..separators.base import Separator
+from ..separators.base import Separator, check_range, check_stft
 from ..separators.wiener import wiener_postfilter
 from .base import Step, Strategy
 
@@ -22,14 +22,15 @@ class WienerFilter(Strategy):
     """Separate with ``inner``, then refine every estimate with ``iterations`` of Wiener EM."""
 
     strategy_name = "wiener"
+    description = ("multichannel Wiener EM post-filter on every estimate")
 
     def __init__(self, inner: Separator, iterations: int = 1, n_fft: int = 4096,
                  hop: int = 1024, sum_to_mix: bool = False):
         super().__init__(inner)
         if int(iterations) < 1:
             raise DemixbenchError(f"wiener: iterations must be >= 1, got {iterations}")
-        if not 0 < int(hop) <= int(n_fft):
-            raise DemixbenchError(f"wiener: need 0 < hop <= n_fft, got n_fft={n_fft}, hop={hop}")
+        check_stft("wiener", n_fft, hop)
+        check_range("wiener", "iterations", iterations, 1, 100, integer=True)
         self.iterations, self.n_fft, self.hop = int(iterations), int(n_fft), int(hop)
         self.sum_to_mix = bool(sum_to_mix)
 
@@ -43,8 +44,5 @@ class WienerFilter(Strategy):
 
     def trace(self, mixture: np.ndarray, sample_rate: int,
               references: Mapping[str, np.ndarray] | None = None) -> list[Step]:
-        if self.inner.oracle:
-            est = self.inner.separate(mixture, sample_rate, references=references)
-        else:
-            est = self.inner.separate(mixture, sample_rate)
+        est = self.run_inner(mixture, sample_rate, references)
         return [Step(0, mixture, self.refine(mixture, est), {"wiener_iterations": self.iterations})]
