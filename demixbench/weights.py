@@ -145,6 +145,13 @@ def names() -> list[str]:
 
 # -- finding and checking files -------------------------------------------------------------
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per (path, size, modification time)."""
+    st = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

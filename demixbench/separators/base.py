@@ -14,10 +14,12 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import __version__
 from ..audio import adapt_channels, check_audio, fit_length, resample
 from ..errors import SampleRateError, SeparatorError
 
@@ -28,6 +30,26 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     """Hex digest of a JSON-serialisable object, independent of dict ordering."""
     blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+MAX_N_FFT = 1 << 16  # 1.5 s at 44.1 kHz; a larger frame only costs memory (n_fft=1e9: 24 GB)
+
+
+def check_range(owner: str, name: str, value: Any, low: float, high: float,
+                integer: bool = False) -> None:
+    """Refuse a parameter outside ``[low, high]`` (bounds that keep memory and time sane)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+    if ok and integer and int(value) != value:
+        ok = False
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        raise SeparatorError(f"{owner}: {name} must be {kind} in [{low:g}, {high:g}], got {value!r}")
+
+
+def check_stft(owner: str, n_fft: Any, hop: Any | None = None) -> None:
+    check_range(owner, "n_fft", n_fft, 16, MAX_N_FFT, integer=True)
+    if hop is not None:
+        check_range(owner, "hop", hop, 1, n_fft, integer=True)
 
 
 class Separator(ABC):
@@ -41,7 +63,10 @@ class Separator(ABC):
     - ``channels``: the channel count it needs, or ``None`` for any;
     - ``oracle``: ``True`` if it needs the reference stems (ideal masks). Oracle results are
       marked as such in every result row and never ranked with blind ones;
-    - ``needs_weights``: ``True`` if it loads trained weights from disk.
+    - ``needs_weights``: ``True`` if it loads trained weights from disk;
+    - ``stem_map``: ``{source: suite stem}`` for sources not named as the suite's stems
+      (:data:`demixbench.SUITE_STEMS`), e.g. ``{"voice": "vocals"}``. Registration refuses a
+      source that is neither a suite stem nor mapped onto one.
     """
 
     name: ClassVar[str] = ""
@@ -53,6 +78,10 @@ class Separator(ABC):
     description: ClassVar[str] = ""
     # False for test-only models (random weights): left out when a run names no separators
     default_run: ClassVar[bool] = True
+    stem_map: ClassVar[dict[str, str]] = {}
+    # the implementation's version: bump it when a change alters the output, so stored results
+    # and cached estimates of the old code are not taken for the new one's
+    version: ClassVar[str] = "1"
 
     # -- what a subclass implements ------------------------------------------------------
     @abstractmethod
@@ -124,17 +153,34 @@ class Separator(ABC):
         runner records them with the unit's conversions."""
         return []
 
+    def weight_files(self) -> list[Path]:
+        """The files this instance loaded its weights from (``self.files`` by convention)."""
+        return [Path(p) for p in getattr(self, "files", None) or []]
+
+    def weights_digest(self) -> list[dict[str, str]]:
+        """File name and SHA-256 of every weights file loaded (hashed once per file version)."""
+        from ..weights import file_sha256
+
+        return [{"file": p.name, "sha256": file_sha256(p)} for p in self.weight_files()]
+
     def config(self) -> dict[str, Any]:
-        """Everything that changes the output; its hash keys the estimate cache and result rows."""
+        """Everything that changes the output; its hash keys the estimate cache and result rows.
+
+        It holds demixbench's version, the class's implementation ``version`` and the SHA-256 of
+        every weights file, so an upgrade or a swapped file is a new configuration.
+        """
         cls = type(self)
         return {
             "name": self.name,
             "class": f"{cls.__module__}.{cls.__qualname__}",
+            "version": cls.version,
+            "demixbench": __version__,
             "sources": list(self.sources),
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "oracle": self.oracle,
             "params": self.params(),
+            "weights": self.weights_digest(),
         }
 
     def config_hash(self) -> str:
@@ -147,6 +193,12 @@ class Separator(ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({params})"
+
+
+def suite_stems(separator: Separator, estimates: Mapping[str, np.ndarray]) -> Estimates:
+    """Estimates renamed to the suite's stem names through the separator's ``stem_map``."""
+    stem_map = getattr(separator, "stem_map", {}) or {}
+    return {stem_map.get(k, k): v for k, v in estimates.items()}
 
 
 def adapt_inputs(separator: Separator, mixture: np.ndarray, sample_rate: int,

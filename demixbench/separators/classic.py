@@ -29,7 +29,7 @@ from scipy.signal import butter, sosfilt, sosfiltfilt
 
 from .. import STEMS
 from ..errors import SeparatorError
-from .base import Estimates, Separator
+from .base import Estimates, Separator, check_range, check_stft
 from .nmf import nmf
 
 _EPS = 1e-12
@@ -176,9 +176,10 @@ class HPSSRepet(Separator):
                  drum_band_gain: float = 0.3, bass_cutoff: float = 250.0, bass_order: int = 6,
                  zero_phase: bool = True, min_similarity: float = 0.0, min_distance_s: float = 1.0,
                  max_frames: int = 100):
-        if n_fft < 16 or not 0 < hop <= n_fft:
-            raise SeparatorError(f"hpss_repet: need n_fft >= 16 and 0 < hop <= n_fft, got "
-                                 f"n_fft={n_fft}, hop={hop}")
+        check_stft("hpss_repet", n_fft, hop)
+        check_range("hpss_repet", "kernel_size", kernel_size, 1, 1001, integer=True)
+        check_range("hpss_repet", "max_frames", max_frames, 1, 10000, integer=True)
+        check_range("hpss_repet", "bass_order", bass_order, 1, 32, integer=True)
         if not 0 <= drum_band_gain <= 1:
             raise SeparatorError(f"hpss_repet: drum_band_gain must lie in [0, 1], got {drum_band_gain}")
         if max_frames < 1 or min_distance_s < 0 or margin < 1:
@@ -246,8 +247,10 @@ class HPSSNMF(Separator):
                  drums_band: tuple[float, float] = (0.0, 1e9), bass_band: tuple[float, float] = (0.0, 250.0),
                  vocals_band: tuple[float, float] = (150.0, 5000.0),
                  other_band: tuple[float, float] = (0.0, 1e9), seed: int = 0):
-        if n_components < 1 or iterations < 1:
-            raise SeparatorError("hpss_nmf: n_components and iterations must be >= 1")
+        check_stft("hpss_nmf", n_fft, hop)
+        check_range("hpss_nmf", "n_components", n_components, 1, 512, integer=True)
+        check_range("hpss_nmf", "iterations", iterations, 1, 10000, integer=True)
+        check_range("hpss_nmf", "kernel_size", kernel_size, 1, 1001, integer=True)
         self.n_fft, self.hop = int(n_fft), int(hop)
         self.n_components, self.iterations = int(n_components), int(iterations)
         self.kernel_size, self.power, self.margin = int(kernel_size), float(power), float(margin)

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import STEMS
 from ..errors import SeparatorError
-from ..weights import MissingWeightsError, WeightsError, file_sha256, load_torch
+from ..weights import MissingWeightsError, WeightsError, load_torch
 from .base import Estimates, Separator
 from .device import OnDevice
 
@@ -201,7 +201,7 @@ class ConvTasNetSeparator(OnDevice, Separator):
                 "CHECKPOINT (one you trained, saved with demixbench.separators.convtasnet."
                 "save_checkpoint)")
         self.model = load_checkpoint(weights)
-        self.weights_sha256 = file_sha256(Path(weights))  # read once: params() is called often
+        self.files = [Path(weights)]  # their SHA-256 is part of config()
         self.weights, self.segment, self.overlap = str(weights), segment, float(overlap)
         self._set_device(device)
         self.model.to(self.device)
@@ -219,7 +219,7 @@ class ConvTasNetSeparator(OnDevice, Separator):
 
     def params(self) -> dict[str, Any]:
         return {"config": {**asdict(self.model.config), "sources": list(self.sources)},
-                "weights_sha256": self.weights_sha256, "segment": self.segment,
+                "segment": self.segment,
                 "overlap": self.overlap}
 
     def _separate(self, mixture, sample_rate, references) -> Estimates:

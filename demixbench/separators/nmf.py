@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import STEMS
 from ..errors import SeparatorError
-from .base import Estimates, Separator
+from .base import Estimates, Separator, check_range, check_stft
 
 _EPS = 1e-12
 DEFAULT_DICTIONARIES = "nmf_supervised_synthetic.npz"  # package data, see ``data/README.md``
@@ -122,6 +122,9 @@ class NMFSupervised(Separator):
     def __init__(self, dictionaries: str | None = "default", n_components: int = 16,
                  n_fft: int = 2048, hop: int = 512, iterations: int = 100,
                  mask_power: float = 1.0, seed: int = 0):
+        check_stft("nmf_supervised", n_fft, hop)
+        check_range("nmf_supervised", "n_components", n_components, 1, 512, integer=True)
+        check_range("nmf_supervised", "iterations", iterations, 1, 10000, integer=True)
         self.n_components, self.n_fft, self.hop = int(n_components), int(n_fft), int(hop)
         self.iterations, self.mask_power, self.seed = int(iterations), float(mask_power), int(seed)
         if self.n_components < 1 or self.iterations < 1 or self.mask_power <= 0:

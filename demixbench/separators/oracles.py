@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import STEMS
 from ..errors import SeparatorError
-from .base import Estimates, Separator
+from .base import Estimates, Separator, check_stft
 from .wiener import filter_mixture, istft, psd_and_covariance, stft
 
 _EPS = np.finfo(np.float64).eps
@@ -30,7 +30,8 @@ class _MaskOracle(Separator):
     alpha: float = 2.0
 
     def __init__(self, n_fft: int = 2048):
-        if n_fft < 16 or n_fft % 2:
+        check_stft(self.name, n_fft)
+        if n_fft % 2:
             raise SeparatorError(f"{self.name}: n_fft must be an even number >= 16, got {n_fft}")
         self.n_fft = int(n_fft)
 
@@ -117,7 +118,8 @@ class MWF(Separator):
     description = "multichannel Wiener filter with PSDs and spatial covariances of the true stems, oracle"
 
     def __init__(self, n_fft: int = 4096, hop: int = 1024):
-        if n_fft < 16 or n_fft % 2 or not 0 < hop <= n_fft:
+        check_stft("mwf", n_fft, hop)
+        if n_fft % 2:
             raise SeparatorError(f"mwf: need an even n_fft >= 16 and 0 < hop <= n_fft, got "
                                  f"n_fft={n_fft}, hop={hop}")
         self.n_fft, self.hop = int(n_fft), int(hop)
