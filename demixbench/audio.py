@@ -17,7 +17,7 @@ from .errors import AudioError
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
 
 
-def check_audio(audio: np.ndarray, what: str = "audio") -> np.ndarray:
+def check_audio(audio: np.ndarray, what: str = "audio", from_file: bool = False) -> np.ndarray:
     """Validate one signal and return it as float32 ``(channels, samples)``.
 
     Raises :class:`AudioError` on a wrong number of dimensions, an empty signal, or any
@@ -31,6 +31,9 @@ def check_audio(audio: np.ndarray, what: str = "audio") -> np.ndarray:
                          "use audio[None, :] for a mono 1-D signal")
     if audio.shape[1] == 0:
         raise AudioError(f"{what}: the signal is empty (shape {audio.shape})")
+    if audio.shape[0] > audio.shape[1] and from_file:
+        raise AudioError(f"{what}: only {audio.shape[1]} sample(s) long ({audio.shape[0]} "
+                         "channels); the file is too short to separate or score")
     if audio.shape[0] > audio.shape[1]:
         raise AudioError(f"{what}: shape {audio.shape} has more channels than samples; "
                          "audio must be (channels, samples), transpose it with audio.T")
@@ -51,13 +54,23 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
 
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"{path}: no such audio file")
+        raise AudioError(f"{_shown(path)}: no such audio file")
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise AudioError(f"{_shown(path)}: the path has bytes that are not valid UTF-8, which "
+                         "the audio library cannot open; rename the file or folder") from None
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError
         raise AudioError(f"{path}: cannot read audio ({exc}); convert it to WAV or FLAC "
                          "(e.g. ffmpeg -i in.xxx out.wav)") from None
-    return check_audio(data.T, what=str(path)), int(sr)
+    return check_audio(data.T, what=str(path), from_file=True), int(sr)
+
+
+def _shown(path: Path) -> str:
+    """A path printable whatever bytes its name holds."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:

@@ -34,7 +34,24 @@ def _parse_gains(text: str | None) -> dict[str, float]:
                                   "vocals=2,drums=1") from None
         if not sep:
             raise DemixbenchError(f"--gains {text!r}: expected stem=gain pairs")
+        if not math.isfinite(out[k.strip()]) or out[k.strip()] < 0:
+            raise DemixbenchError(f"--gains {text!r}: the gain of {k.strip()} must be a finite "
+                                  "number >= 0")
     return out
+
+
+def _parse_excerpt(value: float, metrics: list[str], win: float) -> float:
+    from .metrics import METRICS
+
+    if not math.isfinite(value) or value < 0:
+        raise DemixbenchError(f"--excerpt {value}: give a finite number of seconds >= 0 (0 = the "
+                              "whole track)")
+    framed = [m for m in metrics if m in METRICS and METRICS[m].scope == "bss_group"]
+    if 0 < value < win and framed:
+        raise DemixbenchError(f"--excerpt {value:g}: shorter than one {win:g} s BSS Eval frame, "
+                              f"so {', '.join(framed)} could not be scored; use --excerpt {win:g} "
+                              "or more, or --metrics without them")
+    return value
 
 
 def _strategies(specs: list[str] | None, wiener: bool) -> list[str]:
@@ -89,11 +106,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .benchmarks.store import ResultsStore
     from .reports.leaderboard import format_leaderboard, leaderboard
 
+    metrics = _split(args.metrics) or list(DEFAULT_METRICS)
     config = RunConfig(
         datasets=args.dataset or ["synthetic", "demo"],
         separators=_split(args.separators),
-        metrics=_split(args.metrics) or list(DEFAULT_METRICS),
-        excerpt=args.excerpt,
+        metrics=metrics,
+        excerpt=_parse_excerpt(args.excerpt, metrics, 1.0),
+        new_run=args.new_run,
         gains=_parse_gains(args.gains),
         bsseval=args.bsseval,
         strategies=_strategies(args.strategy, args.wiener),
@@ -114,7 +133,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             if n not in shown:
                 _err(f"notice: {n}")
         rows = store.rows(summary.run_id)
-    print(format_leaderboard(leaderboard(rows)))
+        configs = store.configs([summary.run_id])
+    print(format_leaderboard(leaderboard(rows, configs)))
     state = "resumed" if summary.resumed else "new"
     print(f"\nrun {summary.run_id} ({state}): {summary.units_run} of {summary.units_total} units "
           f"computed in {summary.seconds:.1f} s, {summary.units_done_before} already done")
@@ -123,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from .benchmarks.store import ResultsStore
+    from .benchmarks.store import ResultsStore, finite_json
 
     path = Path(args.store)
     if not path.is_file():
@@ -131,6 +151,9 @@ def cmd_results(args: argparse.Namespace) -> int:
                               "first or pass the right --store")
     with ResultsStore(path) as store:
         run_id = None if args.all_runs else (args.run or store.latest_run())
+        if run_id and run_id not in {r["run_id"] for r in store.runs()}:
+            raise DemixbenchError(f"no run {run_id} in {path}; its runs: "
+                                  f"{', '.join(r['run_id'] for r in store.runs())}")
         rows = store.rows(run_id)
     cols = ["run", "dataset", "track", "excerpt", "separator", "oracle", "strategy", "step",
             "target", "metric", "value", "nan_reason"]
@@ -143,9 +166,12 @@ def cmd_results(args: argparse.Namespace) -> int:
         for t in tidy:
             w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v)
                         for k, v in t.items()})
-    elif args.format == "json":
-        json.dump([{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                    for k, v in t.items()} for t in tidy], out, indent=1)
+    elif args.format == "json":  # strict JSON: a non-finite value is null with its reason
+        for t in tidy:
+            v = t["value"]
+            if isinstance(v, float) and math.isinf(v) and not t["nan_reason"]:
+                t["nan_reason"] = f"{'+' if v > 0 else '-'}inf"
+        json.dump(finite_json(tidy), out, indent=1, allow_nan=False)
         out.write("\n")
     else:
         widths = {c: max([len(c)] + [len(_fmt(t[c])) for t in tidy]) for c in cols}
@@ -163,31 +189,76 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> str:
+    """Columns as wide as their longest cell; the last column is left unpadded."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = []
+    for cells in [headers, *rows]:
+        head = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths[:-1]))
+        lines.append(f"{indent}{head}  {cells[-1]}".rstrip())
+    return "\n".join(lines)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    from .datasets import dataset_registry
     from .errors import PluginError
     from .metrics import METRICS
     from .separators import default_registry
+    from .strategies import strategy_registry
 
     reg = default_registry()
-    print("separators:")
-    print(f"  {'name':<16}{'sources':<42}{'oracle':<8}{'weights':<9}{'available':<10}description")
+    rows = []
     for name in reg.names():
+        dist = reg.entry(name).distribution
         try:
             cls = reg.get(name)
         except PluginError as exc:
-            print(f"  {name:<16}{'?':<42}{'?':<8}{'?':<9}{'no':<10}{exc}")
+            rows.append([name, "?", "?", "?", "no", dist, str(exc)])
             continue
         ok, why = cls.availability()
-        avail = "yes" if ok else "no"
         if not ok and "weights not found" in why:
             why = f"weights not in {_cache_text()}: `demixbench fetch {name}` or --weights PATH"
         desc = cls.description + ("" if ok else f" [{why}]")
-        print(f"  {name:<16}{','.join(cls.sources):<42}{('yes' if cls.oracle else 'no'):<8}"
-              f"{('yes' if cls.needs_weights else 'no'):<9}{avail:<10}{desc}")
+        rows.append([name, ",".join(cls.sources), "yes" if cls.oracle else "no",
+                     "yes" if cls.needs_weights else "no", "yes" if ok else "no", dist, desc])
+    print("separators:")
+    print(_table(["name", "sources", "oracle", "weights", "available", "package", "description"],
+                 rows))
+
+    print("\nstrategies:")
+    sreg = strategy_registry()
+    rows = []
+    for name in sreg.names():
+        try:
+            doc = sreg.get(name).description
+        except PluginError as exc:
+            doc = str(exc)
+        rows.append([name, sreg.entry(name).distribution, doc])
+    print(_table(["name", "package", "description"], rows))
+
     print("\nmetrics:")
-    for m in METRICS.values():
-        arrow = "higher is better" if m.higher_is_better else "lower is better"
-        print(f"  {m.name:<8}{m.unit:<4}{arrow:<18}tracks: {m.aggregate:<7}{m.description}")
+    mreg = METRICS.registry()
+    rows = []
+    for name in mreg.names():
+        try:
+            m = mreg.get(name)
+        except PluginError as exc:
+            rows.append([name, "?", "?", "?", "?", mreg.entry(name).distribution, str(exc)])
+            continue
+        rows.append([m.name, m.unit, "higher" if m.higher_is_better else "lower", m.scope,
+                     m.aggregate, mreg.entry(name).distribution, m.description])
+    print(_table(["name", "unit", "better", "scope", "tracks", "package", "description"], rows))
+
+    print("\ndatasets (--dataset PREFIX[:...]):")
+    dreg = dataset_registry()
+    rows = []
+    for name in dreg.names():
+        try:
+            doc = (dreg.get(name).__doc__ or "").strip().splitlines()[0]
+        except PluginError as exc:
+            doc = str(exc)
+        rows.append([name, dreg.entry(name).distribution, doc])
+    print(_table(["prefix", "package", "description"], rows))
     return 0
 
 
@@ -208,15 +279,43 @@ def cmd_separate(args: argparse.Namespace) -> int:
     if sep.oracle:
         raise DemixbenchError(f"{sep.name} is an oracle: it needs the reference stems, which a "
                               "single file does not have; use `demixbench run` on a dataset")
+    out = Path(args.output)
+    targets = [out / f"{stem}.wav" for stem in sep.sources]
+    _check_outputs(Path(args.file), out, targets, args.overwrite)
     audio, sr = load_audio(args.file)
     estimates, conversions = separate_adapted(sep, audio, sr)
-    out = Path(args.output)
     for c in conversions:
         _err(f"note: {c}")
     for stem, est in estimates.items():
         path = write_audio(out / f"{stem}.wav", est, sr)
         print(path)
     return 0
+
+
+def _check_outputs(source: Path, folder: Path, targets: list[Path], overwrite: bool) -> None:
+    """Before any separation: the output folder is writable, no existing file is replaced
+    unless asked, and the input is never one of the outputs."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DemixbenchError(f"-o {folder}: cannot create the folder ({exc.strerror}); choose "
+                              "a folder you can write to") from None
+    if not os.access(folder, os.W_OK):
+        raise DemixbenchError(f"-o {folder}: not writable; choose a folder you can write to")
+    if source.exists() and any(t.exists() and t.resolve() == source.resolve() for t in targets):
+        raise DemixbenchError(f"-o {folder}: writing the estimates there would overwrite the "
+                              f"input {source}; choose another folder")
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise DemixbenchError(f"-o {folder}: {', '.join(existing)} already exist; pass "
+                              "--overwrite to replace them, or choose another folder")
+    stems = [t.stem for t in targets]
+    clash = [f"{p.name}" for p in folder.glob("*") if p.stem in stems and p.suffix != ".wav"
+             and p.suffix in (".flac", ".ogg")]
+    if clash:
+        raise DemixbenchError(f"-o {folder}: holds {', '.join(clash)}, stem files of another "
+                              "format; estimates written beside them would make two files for "
+                              "one stem (a track folder's references); choose another folder")
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -298,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)),
                    help=f"SQLite results store (default: {DEFAULT_STORE})")
     r.add_argument("--no-cache", action="store_true", help="do not cache estimates on disk")
+    r.add_argument("--new-run", action="store_true",
+                   help="start a new run even if this configuration was run under other library "
+                        "or code versions (which a resume refuses)")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(func=cmd_run)
 
@@ -318,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--param", action="append", metavar="SEPARATOR.KEY=VALUE",
                     help="a constructor parameter of the separator (repeatable)")
     se.add_argument("--weights", metavar="PATH", help="weight file or folder for the separator")
+    se.add_argument("--overwrite", action="store_true",
+                    help="replace estimate files that already exist in the output folder")
     se.set_defaults(func=cmd_separate)
 
     fi = sub.add_parser("fit", help="fit a learning separator (nmf_supervised) and save what it learned")
@@ -354,8 +458,13 @@ def main(argv: list[str] | None = None) -> int:
         _err(f"demixbench: error: {exc}")
         return 2
     except KeyboardInterrupt:
-        _err("demixbench: interrupted; run the same command again to resume")
+        _err("demixbench: interrupted; finished units are saved: run the same command again to "
+             "resume")
         return 130
+    except BrokenPipeError:  # output piped into head: end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

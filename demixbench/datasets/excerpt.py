@@ -1,10 +1,18 @@
 """The seeds' excerpt protocol: windows where every stem is audible, mixture = sum of stems.
 
 A stem is *active* in a 1 s frame when its RMS there is above ``threshold_dbfs``. Candidate
-windows of the requested length start on whole seconds; the chosen one maximises the smallest
-per-stem fraction of active frames (every stem audible as much as possible), earliest first
-among equals. A stem with no active frame in the chosen window is reported in
-``Excerpt.silent_stems`` (a real track may simply lack a bass).
+windows of the requested length start on whole seconds. Only the stems active somewhere in the
+track take part in the choice (a stem absent from the whole track, as some MUSDB songs lack
+one, would make every window score 0). The chosen window maximises, in this order:
+
+1. the smallest fraction of active frames over those stems (every stem audible as much as
+   possible);
+2. the total activity: the active frames of all stems together (ties are common: every window
+   where each stem is active throughout scores 1);
+3. earliness.
+
+A stem absent from the whole track is reported in ``Excerpt.absent_stems``; a stem with no
+sample in the chosen window in ``Excerpt.silent_stems``.
 """
 
 from __future__ import annotations
@@ -26,6 +34,12 @@ class Excerpt:
     sample_rate: int
     activity: dict[str, float] = field(default_factory=dict)  # fraction of active frames
     silent_stems: tuple[str, ...] = ()
+    absent_stems: tuple[str, ...] = ()  # no active frame anywhere in the track
+
+    @property
+    def notices(self) -> list[str]:
+        return [f"{s} is below {THRESHOLD_DBFS:g} dBFS over the whole track; the excerpt was "
+                "chosen by the other stems" for s in self.absent_stems]
 
     @property
     def label(self) -> str:
@@ -42,27 +56,33 @@ def _active_frames(x: np.ndarray, frame: int, threshold_dbfs: float) -> np.ndarr
         return 20 * np.log10(rms) > threshold_dbfs
 
 
+THRESHOLD_DBFS = -50.0
+
+
 def choose_excerpt(stems: Mapping[str, np.ndarray], sample_rate: int, seconds: float,
-                   threshold_dbfs: float = -50.0) -> Excerpt:
-    """Pick the excerpt of ``seconds`` (0 = whole track) where all stems are most active."""
-    if seconds < 0:
-        raise DatasetError(f"excerpt length must be >= 0 seconds, got {seconds}")
+                   threshold_dbfs: float = THRESHOLD_DBFS) -> Excerpt:
+    """Pick the excerpt of ``seconds`` (0 = whole track) by the rule of the module doc."""
+    if not np.isfinite(seconds) or seconds < 0:
+        raise DatasetError(f"excerpt length must be a finite number of seconds >= 0, got {seconds}")
     n = next(iter(stems.values())).shape[-1]
     frame = int(sample_rate)
     activity = {k: _active_frames(v, frame, threshold_dbfs) for k, v in stems.items()}
+    absent = tuple(k for k, a in activity.items() if not np.any(a))
+    present = [a for k, a in activity.items() if k not in absent]
     length = n if seconds == 0 else min(n, int(round(seconds * sample_rate)))
     win = max(1, length // frame)
     n_frames = len(next(iter(activity.values())))
-    best_start, best_score = 0, -1.0
+    best_start, best_key = 0, None
     for s in range(0, max(1, n_frames - win + 1)):
-        score = min(float(np.mean(a[s: s + win])) for a in activity.values())
-        if score > best_score:
-            best_start, best_score = s, score
+        fractions = [float(np.mean(a[s: s + win])) for a in present] or [0.0]
+        key = (min(fractions), sum(int(np.sum(a[s: s + win])) for a in present))
+        if best_key is None or key > best_key:
+            best_start, best_key = s, key
     start = best_start * frame if length < n else 0
     start = min(start, n - length)
     frac = {k: float(np.mean(a[start // frame: start // frame + win])) for k, a in activity.items()}
     silent = tuple(k for k in stems if not np.any(stems[k][:, start: start + length]))
-    return Excerpt(start, start + length, sample_rate, frac, silent)
+    return Excerpt(start, start + length, sample_rate, frac, silent, absent)
 
 
 def cut_and_mix(stems: Stems, excerpt: Excerpt, gains: Mapping[str, float] | None = None

@@ -14,16 +14,17 @@ from ..audio import load_audio
 from ..errors import DatasetError
 from .base import Dataset, Stems, Track
 
-STEM_EXTENSIONS = (".wav", ".flac")
+STEM_EXTENSIONS = (".wav", ".flac", ".ogg")
 SUBSETS = ("train", "test")
 
 
 def _stem_file(folder: Path, stem: str) -> Path | None:
-    for ext in STEM_EXTENSIONS:
-        p = folder / f"{stem}{ext}"
-        if p.is_file():
-            return p
-    return None
+    found = [folder / f"{stem}{ext}" for ext in STEM_EXTENSIONS if (folder / f"{stem}{ext}").is_file()]
+    if len(found) > 1:
+        raise DatasetError(f"{folder}: two files for stem {stem!r} ({', '.join(p.name for p in found)}); "
+                           "keep one (an estimate written into a track folder would be scored as "
+                           "its reference)")
+    return found[0] if found else None
 
 
 def _is_track_folder(folder: Path) -> bool:
@@ -62,6 +63,11 @@ def _tracks_in(root: Path, subset: str) -> list[Track]:
     return [track_from_folder(p, subset) for p in folders]
 
 
+def _split_name(folder: Path) -> str:
+    """A folder named train or test (MUSDB18's split folders) gives its tracks that subset."""
+    return folder.name if folder.name in SUBSETS else ""
+
+
 def open_folder(path: str | Path, subset: str | None = None, name: str | None = None) -> Dataset:
     """Open a MUSDB-layout root (with ``train``/``test``) or a plain folder of track folders.
 
@@ -84,12 +90,12 @@ def open_folder(path: str | Path, subset: str | None = None, name: str | None = 
             raise DatasetError(f"{root} has no {subset}/ folder (found: {', '.join(splits)})")
         tracks = [t for s in chosen for t in _tracks_in(root / s, s)]
     elif _is_track_folder(root):
-        tracks = [track_from_folder(root, subset or "")]
+        tracks = [track_from_folder(root, subset or _split_name(root.parent))]
     else:
         if subset:
             raise DatasetError(f"{root} has no {subset}/ folder; it is not in MUSDB layout")
-        tracks = _tracks_in(root, "")
+        tracks = _tracks_in(root, _split_name(root))
     if not tracks:
         raise DatasetError(f"no tracks found under {root}; expected <track>/{{"
                            f"{','.join(STEMS)}}}.wav folders")
-    return Dataset(label, tuple(tracks))
+    return Dataset(label, tuple(tracks), from_files=True)

@@ -1,18 +1,27 @@
-"""The text leaderboard printed after a run: per separator (and strategy step) and target,
-median cSDR, mean uSDR and median SI-SDR over tracks. Reads result rows only."""
+"""The text leaderboard printed after a run: per separator configuration, strategy
+configuration, step and target, each metric aggregated over tracks as the metric declares
+(median for cSDR and SI-SDR, mean for uSDR). Reads result rows (and the runs' configurations,
+for labels) only.
+
+Rows are grouped by the separator's and the strategy's configuration hashes, never by name:
+two configurations of one separator (or of one strategy) are two entries, labelled by what
+differs between them (``progressive[wiener=true]``), or by a short hash when the configurations
+are unknown.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from .. import STEMS
+from .. import SUITE_STEMS
+from ..metrics import METRICS
 
-TARGET_ORDER = (*STEMS, "accompaniment")
-COLUMNS = (("sdr", "median", "cSDR"), ("usdr", "mean", "uSDR"), ("si_sdr", "median", "SI-SDR"))
+TARGET_ORDER = SUITE_STEMS
+COLUMNS = (("sdr", "cSDR"), ("usdr", "uSDR"), ("si_sdr", "SI-SDR"))
 
 
 def _agg(values: list[float], how: str) -> tuple[float, int]:
@@ -22,42 +31,111 @@ def _agg(values: list[float], how: str) -> tuple[float, int]:
     return (float(np.median(v)) if how == "median" else float(np.mean(v))), int(v.size)
 
 
-def leaderboard(rows: Iterable[dict]) -> list[dict]:
-    """Aggregate rows into one entry per (separator, oracle, strategy, step, target)."""
+def _flat(config: Mapping, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in config.items():
+        if isinstance(v, Mapping):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _short(v: object) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, list):
+        return "/".join(_short(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def variant_labels(names: Mapping[str, str], configs: Mapping[str, Mapping]) -> dict[str, str]:
+    """Label each hash by its name, plus what differs from the other hashes of that name."""
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for h, name in names.items():
+        by_name[name].append(h)
+    labels = {}
+    for name, hashes in by_name.items():
+        if len(hashes) == 1:
+            labels[hashes[0]] = name
+            continue
+        flat = {h: _flat(configs.get(h, {})) for h in hashes}
+        keys = sorted({k for f in flat.values() for k in f})
+        differ = [k for k in keys if len({repr(f.get(k)) for f in flat.values()}) > 1
+                  and k not in ("strategy", "name", "class")]
+        for h in hashes:
+            if all(h in configs for h in hashes) and differ:
+                shown = ",".join(f"{k.rsplit('.', 1)[-1]}={_short(flat[h].get(k, '-'))}"
+                                 for k in differ if not k.startswith("inner."))
+                labels[h] = f"{name}[{shown}]" if shown else f"{name}#{h[:6]}"
+            else:
+                labels[h] = f"{name}#{h[:6]}"
+    return labels
+
+
+def leaderboard(rows: Iterable[dict], configs: Mapping[str, Mapping] | None = None) -> list[dict]:
+    """Aggregate rows into one entry per (separator config, strategy config, step, target).
+
+    ``configs`` maps configuration hashes to configurations (the runs' ``separator_configs``
+    and ``strategy_configs``); it only makes labels of variants more readable.
+    """
+    configs = configs or {}
     groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     tracks: dict[tuple, set] = defaultdict(set)
+    sep_names: dict[str, str] = {}
+    strat_names: dict[str, str] = {}
     for r in rows:
-        key = (r["separator"], bool(r["oracle"]), r["strategy"], int(r["step"]), r["target"])
+        key = (r["separator_hash"], bool(r["oracle"]), r["strategy_hash"], int(r["step"]),
+               r["target"])
+        sep_names[r["separator_hash"]] = r["separator"]
+        if r["strategy_hash"]:
+            strat_names[r["strategy_hash"]] = r["strategy"]
         groups[key][r["metric"]].append(float(r["value"]))
-        tracks[key].add((r["dataset"], r["track"]))
+        tracks[key].add((r["dataset"], r["subset"], r["track"]))
+    sep_labels = variant_labels(sep_names, configs)
+    strat_labels = variant_labels(strat_names, configs)
+    multi_step = {(k[0], k[2]) for k in groups if k[3] > 0}
     out = []
     for key, by_metric in groups.items():
-        sep, oracle, strategy, step, target = key
-        entry = {"separator": sep, "oracle": oracle, "strategy": strategy, "step": step,
+        sep_hash, oracle, strat_hash, step, target = key
+        entry = {"separator": sep_labels[sep_hash], "separator_hash": sep_hash, "oracle": oracle,
+                 "strategy": strat_labels.get(strat_hash, "none"), "strategy_hash": strat_hash,
+                 "step": step, "multi_step": (sep_hash, strat_hash) in multi_step,
                  "target": target, "tracks": len(tracks[key])}
-        for metric, how, label in COLUMNS:
+        for metric, label in COLUMNS:
             if metric in by_metric:
+                how = METRICS[metric].aggregate if metric in METRICS else "median"
                 entry[label], entry[f"{label} n"] = _agg(by_metric[metric], how)
         out.append(entry)
     order = {t: i for i, t in enumerate(TARGET_ORDER)}
-    out.sort(key=lambda e: (e["oracle"], e["separator"], e["strategy"], e["step"],
-                            order.get(e["target"], 99), e["target"]))
+    out.sort(key=lambda e: (e["oracle"], e["separator"], e["strategy"] != "none", e["strategy"],
+                            e["step"], order.get(e["target"], 99), e["target"]))
     return out
 
 
 def format_leaderboard(entries: list[dict]) -> str:
-    """A fixed-width table; oracles are marked and listed after blind separators."""
-    labels = [label for _, _, label in COLUMNS if any(label in e for e in entries)]
-    head = f"{'separator':<30}{'target':<15}" + "".join(f"{h:>9}" for h in labels) + f"{'tracks':>8}"
+    """A table whose columns fit their longest cell; oracles are marked and listed after blind
+    separators."""
+    labels = [label for _, label in COLUMNS if any(label in e for e in entries)]
+
+    def name_of(e: dict) -> tuple[str, str]:
+        sep = e["separator"] + (" (oracle)" if e["oracle"] else "")
+        strat = "" if e["strategy"] == "none" else e["strategy"] + (
+            f" @{e['step']}" if e["multi_step"] else "")
+        return sep, strat
+
+    names = [name_of(e) for e in entries]
+    w_sep = max([len("separator")] + [len(n[0]) for n in names]) + 2
+    w_strat = max([len("strategy")] + [len(n[1]) for n in names]) + 2
+    w_target = max([len("target")] + [len(e["target"]) for e in entries]) + 2
+    head = (f"{'separator':<{w_sep}}{'strategy':<{w_strat}}{'target':<{w_target}}"
+            + "".join(f"{h:>9}" for h in labels) + f"{'tracks':>8}")
     lines = [head, "-" * len(head)]
     prev = None
-    multi_step = {(e["separator"], e["strategy"]) for e in entries if e["step"] > 0}
-    for e in entries:
-        name = e["separator"] + (" (oracle)" if e["oracle"] else "")
-        if e["strategy"] != "none":  # one-step strategies (wiener) need no step number
-            step = f"@{e['step']}" if (e["separator"], e["strategy"]) in multi_step else ""
-            name += f" +{e['strategy']}{step}"
-        if prev is not None and prev != name:
+    for e, (sep, strat) in zip(entries, names):
+        if prev is not None and prev != (sep, strat):
             lines.append("")
         cells = []
         for label in labels:
@@ -65,9 +143,10 @@ def format_leaderboard(entries: list[dict]) -> str:
             cells.append(f"{'n/a':>9}" if math.isnan(v) else f"{v:>9.2f}")
         first = e.get(f"{labels[0]} n", e["tracks"]) if labels else e["tracks"]
         counts = f"{first}/{e['tracks']}"
-        lines.append(f"{name if name != prev else '':<30}{e['target']:<15}{''.join(cells)}"
-                     f"{counts:>8}")
-        prev = name
+        shown = (sep, strat) if (sep, strat) != prev else ("", "")
+        lines.append(f"{shown[0]:<{w_sep}}{shown[1]:<{w_strat}}{e['target']:<{w_target}}"
+                     f"{''.join(cells)}{counts:>8}")
+        prev = (sep, strat)
     lines.append("")
     lines.append("cSDR: BSS Eval v4 SDR, median over 1 s frames then over tracks; uSDR: whole-"
                  "excerpt SDR (MDX), mean over tracks; SI-SDR: median over tracks. tracks: scored/total "
