@@ -145,13 +145,6 @@ def names() -> list[str]:
 
 # -- finding and checking files -------------------------------------------------------------
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, computed once per (path, size, modification time)."""
-    st = Path(path).stat()
-    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-
-
-@lru_cache(maxsize=256)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -300,7 +293,11 @@ def load_torch(path: Path, *, numpy_arrays: bool = False, demucs_classes: bool =
         with torch.serialization.safe_globals(allowed):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).split("Unsupported global:")[-1].split(" was not")[0].strip() or str(exc)[:200]
+        if "Unsupported global:" not in str(exc):  # not a pickle at all (random bytes, HTML...)
+            raise WeightsError(f"{path}: not a torch checkpoint (its bytes are neither a torch zip "
+                               "archive nor a pickle); the file is corrupt or of another format: "
+                               "download or export it again") from None
+        first = str(exc).split("Unsupported global:")[-1].split(" was not")[0].strip()
         raise WeightsError(f"{path}: refusing to unpickle {first} (weights are loaded with "
                            "weights_only=True); if you trust the file, convert it to a plain "
                            "state dict") from None

@@ -28,6 +28,7 @@ from .. import __version__
 from ..datasets import Dataset, choose_excerpt, cut_and_mix, open_dataset
 from ..errors import DemixbenchError, PluginError, SeparatorError
 from ..metrics import METRICS, score_track
+from ..metrics.bsseval import HANDOVER_NOTICE
 from ..separators import (
     Separator,
     SeparatorRegistry,
@@ -45,6 +46,7 @@ from .measure import measure
 from .store import ResultsStore, UnitRecord
 
 DEFAULT_DATASETS = ("synthetic", "demo")
+MIN_SAMPLES = 4096  # shorter tracks cannot be separated (STFT frames) nor scored
 DEFAULT_METRICS = ("sdr", "isr", "sir", "sar", "si_sdr", "usdr")
 
 
@@ -367,6 +369,11 @@ class Runner:
 
     def _load(self, dataset: Dataset, track):
         stems, sr = track.load()
+        n = next(iter(stems.values())).shape[-1]
+        if n < MIN_SAMPLES:
+            raise DemixbenchError(f"{dataset.name}/{track.name}: only {n} samples long ({n / sr:.4f} s);"
+                                  f" the suite needs at least {MIN_SAMPLES} samples to separate and "
+                                  "score a track: drop it or give a longer one")
         excerpt = choose_excerpt(stems, sr, self.config.excerpt)
         refs, mixture = cut_and_mix(stems, excerpt, self.config.gains)
         notices = list(excerpt.notices)
@@ -419,9 +426,14 @@ class Runner:
                 "sep_seconds": sep_seconds, "sep_peak_delta_mb": peak}
         rows = []
         t_metric = time.perf_counter()
-        for index, estimates, info, step_refs in steps:
-            scores = score_track(step_refs, estimates, self.config.metrics, sr, self.config.win,
-                                 bsseval=self.config.bsseval)
+        token = HANDOVER_NOTICE.set(lambda msg: self.progress(f"  {msg}"))
+        try:
+            scored = [(index, score_track(step_refs, estimates, self.config.metrics, sr,
+                                          self.config.win, bsseval=self.config.bsseval), info)
+                      for index, estimates, info, step_refs in steps]
+        finally:
+            HANDOVER_NOTICE.reset(token)
+        for index, scores, info in scored:
             rows.extend({**base, "step": index, "target": s.target, "metric": s.metric,
                          "value": s.value, "nan_reason": s.nan_reason,
                          "detail": {**s.detail, **info} or None} for s in scores)

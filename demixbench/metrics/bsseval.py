@@ -13,9 +13,11 @@ Two backends with one signature, the drop-in one of ``museval.evaluate``:
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import sys
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from types import ModuleType
 
@@ -51,6 +53,10 @@ def _pad_or_truncate(references: np.ndarray, estimates: np.ndarray) -> np.ndarra
 
 
 BACKENDS = ("numpy", "museval")
+
+# told (one line) before a group is handed to museval's own solver, which can take minutes
+HANDOVER_NOTICE: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
+    "bss_eval_handover_notice", default=None)
 
 
 def _silent_sources(x: np.ndarray) -> list[int]:
@@ -92,6 +98,12 @@ def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100,
             return values[0], values[1], values[2], values[3]
         # a numerically singular Gram system (e.g. a reference whose channels are identical):
         # no unique filters, museval's values come from its LU's rounding; reproduce them
+        notice = HANDOVER_NOTICE.get()
+        if notice is not None:
+            nsrc, n, nchan = references.shape
+            notice(f"BSS Eval: the references' Gram system is singular (identical channels?); "
+                   f"{nsrc} sources x {nchan} channels x {n / max(win, 1):.0f} s are evaluated by "
+                   "museval's own solver, which is slow (minutes for many channels)")
         return _museval_values(references, estimates, int(win), int(hop))
     _raise_if_silent(references, estimates)
     return _museval_values(references, estimates, int(win), int(hop))

@@ -25,7 +25,9 @@ Silence policy (every NaN carries its reason in ``Score.nan_reason``):
   "alone in its BSS Eval group" when one is left).
 - BSS Eval frames where any reference or estimate of the group is silent are NaN, as in museval;
   the per-track value is the median of the other frames, NaN ("no scorable frame") if none is
-  left (a stem audible only after the last whole frame, say).
+  left. A source silent in *every* frame (a stem audible only after the last whole frame, say)
+  would make every frame of its group NaN in museval; here it is left out of the group with
+  "no scorable frame", like a silent source, and the others are scored.
 - Frames whose reference is not digitally silent but quieter than ``QUIET_DBFS`` are scored
   (museval does) and counted in ``detail["quiet_frames"]`` so reports can flag them.
 
@@ -93,6 +95,15 @@ def _silent(x: np.ndarray) -> bool:
 def bss_silent(x: np.ndarray) -> bool:
     """museval's notion of a silent source: its channels sum to zero at every sample."""
     return not np.any(np.sum(x, axis=0, dtype=np.float64))
+
+
+def silent_in_every_frame(x: np.ndarray, win: int, hop: int) -> bool:
+    """Whether museval's frame rule finds ``x`` silent in every frame (its channels summing to
+    zero throughout each frame), e.g. a stem audible only after the last whole frame."""
+    n = x.shape[-1]
+    nwin = max(0, (n - win + hop) // hop)
+    mono = np.sum(x, axis=0, dtype=np.float64)
+    return all(not np.any(mono[t * hop: t * hop + win]) for t in range(nwin))
 
 
 def _quiet_frames(ref: np.ndarray, win: int, hop: int) -> int:
@@ -191,6 +202,9 @@ def _group_frames(refs, ests, targets, infos: list[MetricInfo], sample_rate: int
     for t in targets:
         if t not in recorded:
             out[t] = GroupFrames(None, ALONE)
+    if next(iter(refs.values())).shape[-1] < win:
+        why = f"shorter than one BSS Eval frame ({win} samples)"
+        return {t: GroupFrames(None, why) for t in targets}
     for group in groups:
         silent = {}
         for t in group.members:
@@ -198,6 +212,10 @@ def _group_frames(refs, ests, targets, infos: list[MetricInfo], sample_rate: int
                 silent[t] = "silent reference"
             elif bss_silent(ests[t]):
                 silent[t] = "silent estimate"
+            elif silent_in_every_frame(refs[t], win, hop):
+                silent[t] = "no scorable frame"  # museval's frames would all be NaN, the group's too
+            elif silent_in_every_frame(ests[t], win, hop):
+                silent[t] = "no scorable frame (silent estimate in every frame)"
         usable = [t for t in group.members if t not in silent]
         for t in group.recorded:
             if t in silent:

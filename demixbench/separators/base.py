@@ -158,10 +158,16 @@ class Separator(ABC):
         return [Path(p) for p in getattr(self, "files", None) or []]
 
     def weights_digest(self) -> list[dict[str, str]]:
-        """File name and SHA-256 of every weights file loaded (hashed once per file version)."""
+        """File name and SHA-256 of every weights file loaded, read once per instance (the
+        files an instance loaded do not change under it)."""
         from ..weights import file_sha256
 
-        return [{"file": p.name, "sha256": file_sha256(p)} for p in self.weight_files()]
+        files = self.weight_files()
+        cached = getattr(self, "_weights_digest", None)
+        if cached is None or cached[0] != files:
+            cached = (files, [{"file": p.name, "sha256": file_sha256(p)} for p in files])
+            self._weights_digest = cached
+        return cached[1]
 
     def config(self) -> dict[str, Any]:
         """Everything that changes the output; its hash keys the estimate cache and result rows.

@@ -201,7 +201,8 @@ class ConvTasNetSeparator(OnDevice, Separator):
                 "CHECKPOINT (one you trained, saved with demixbench.separators.convtasnet."
                 "save_checkpoint)")
         self.model = load_checkpoint(weights)
-        self.files = [Path(weights)]  # their SHA-256 is part of config()
+        self.files = [Path(weights)]
+        self.weights_digest()  # the SHA-256 of the file as loaded is part of config()
         self.weights, self.segment, self.overlap = str(weights), segment, float(overlap)
         self._set_device(device)
         self.model.to(self.device)

@@ -72,6 +72,7 @@ class DemucsSeparator(OnDevice, Separator):
         self.requested_device = device
         self.files = self._locate()
         self.model = self._build()
+        self.weights_digest()  # the SHA-256 of the files as loaded is part of config()
 
     # -- weights -----------------------------------------------------------------------------
     @classmethod

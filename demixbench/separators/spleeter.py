@@ -74,6 +74,7 @@ class SpleeterSeparator(OnDevice, Separator):
         self.weights = weights
         self.files = self._locate(weights)
         self.nets = self._load(self.files)
+        self.weights_digest()  # the SHA-256 of the files as loaded is part of config()
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:
