@@ -3,28 +3,30 @@ toolbox's numbers in mir_eval's reference vectors (through the framewise-filter 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from conftest import SHARED
+from bsseval_v3 import bss_eval_images_v3
+from mir_eval_vectors import load_images_case
 
 from demixbench.datasets.synthetic import synthesize_track
 from demixbench.errors import MetricError
-from demixbench.metrics import bss_eval_v4, bsseval_numpy
-from demixbench.metrics.bsseval_numpy import (
-    block_levinson,
-    bss_eval_images_v3,
-    bss_eval_images_v4,
+from demixbench.metrics import bss_eval_v4
+from demixbench.metrics.bsseval import images
+from demixbench.metrics.bsseval.correlations import (
     correlations,
+    edge_correlations,
     frame_correlations,
     framing,
-    gram_matrix,
 )
-from demixbench.metrics.reference_vectors import load_images_case
+from demixbench.metrics.bsseval.images import bss_eval_images_v4
+from demixbench.metrics.bsseval.solve import block_levinson, gram_matrix
 from demixbench.separators.oracles import IRM1
 
 SR = 44100
 TOL_DB = 0.01  # the agreement the suite promises; measured differences are ~1e-7 dB
-VECTORS = SHARED / "data" / "metric-vectors" / "mir_eval-separation"
+VECTORS = Path(__file__).parent / "data" / "mir_eval-separation"  # MIT, LICENSE.txt beside it
 
 
 def _both(refs, ests, win, hop):
@@ -110,7 +112,6 @@ def _vector_case(case: str):
 # singular: the filters are not unique, and every implementation's frame values carry round-off
 # from its solver. Cases 01, 03 and 09 still agree with the MATLAB toolbox to 1e-3 dB through
 # the framewise-filter variant (which solves singular frames museval's way) and run in seconds.
-@pytest.mark.skipif(not VECTORS.is_dir(), reason="shared metric vectors not present")
 @pytest.mark.parametrize("case", ["01", "03", "09"])
 def test_framewise_images_match_the_matlab_toolbox(case):
     block, refs, ests = _vector_case(case)
@@ -122,7 +123,6 @@ def test_framewise_images_match_the_matlab_toolbox(case):
                                    equal_nan=True, err_msg=f"{case} {name}")
 
 
-@pytest.mark.skipif(not VECTORS.is_dir(), reason="shared metric vectors not present")
 @pytest.mark.parametrize("case", ["01", "02", "03", "06", "07", "09"])
 def test_v4_matches_museval_on_the_reference_vectors(case):
     # 03 (mono) and 06 (stereo files) have regular Gram systems; the others copy one mono
@@ -166,7 +166,7 @@ def test_frames_near_rounding_are_recomputed_and_agree(rng):
 def test_long_tracks_mode_recomputes_frames_and_agrees(irm1_case, monkeypatch):
     # beyond _STORE_BYTES of frame correlations, the frames are correlated twice (once for the
     # filters, once for the energies) instead of being kept
-    monkeypatch.setattr(bsseval_numpy, "_STORE_BYTES", 1)
+    monkeypatch.setattr(images, "_STORE_BYTES", 1)
     refs, ests = irm1_case
     ours, theirs = _both(refs, ests, SR, SR)
     _assert_agree(ours, theirs)
@@ -193,7 +193,7 @@ def test_frame_correlations_are_local_and_sum_to_the_whole(rng):
             expected = np.dot(seg_a[: 2500 - lag], seg_b[lag:])
             assert local[t, m, k, lag] == pytest.approx(expected, rel=1e-10, abs=1e-9)
     # the whole-signal correlations = the frames' + the pairs straddling the edge
-    edge = bsseval_numpy.edge_correlations(refs, ests, [2500], 32)
+    edge = edge_correlations(refs, ests, [2500], 32)
     np.testing.assert_allclose(local.sum(axis=0) + edge, correlations(refs, ests, 32),
                                rtol=1e-10, atol=1e-9)
 
@@ -211,3 +211,16 @@ def test_block_levinson_solves_a_block_toeplitz_system(rng):
                                atol=1e-9 * np.abs(expected).max())
 
 
+
+
+def test_estimates_of_uniform_noise_with_a_dc_offset_agree():
+    # museval's own regression tests score uniform [0, 1] noise against a track: estimates
+    # unlike their references, with a large DC offset. On references whose Gram system is well
+    # conditioned every frame agrees; on band-limited real stems (condition ~1e17) museval's own
+    # values move by tenths of a dB with the BLAS thread count (benchmarks/bsseval_agreement.py
+    # --only noise), so no implementation can promise 0.01 dB there.
+    stems = synthesize_track(seed=4, seconds=6.0)
+    refs = np.stack([stems[k].T for k in ("drums", "bass", "other", "vocals")])
+    ests = np.random.default_rng(0).uniform(0, 1, refs.shape).astype(np.float32)
+    ours, theirs = _both(refs, ests, SR, SR)
+    _assert_agree(ours, theirs)

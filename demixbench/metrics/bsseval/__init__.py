@@ -2,14 +2,62 @@
 
 Two backends with one signature, the drop-in one of ``museval.evaluate``:
 
-- ``"numpy"`` (default): this project's implementation (:mod:`.bsseval_numpy`), the same
-  quantities without museval's repeated work (inputs whose Gram system is numerically
-  singular, such as a reference with identical channels, have no unique filters; for them
-  museval's values are reproduced by running museval);
+- ``"numpy"`` (default): this package's implementation, the same quantities without museval's
+  repeated work, in four steps, one module each: :mod:`.correlations`, :mod:`.solve` (the
+  projection filters), :mod:`.energies` (every frame's energies) and :mod:`.images` (the
+  driver). Inputs whose Gram system is numerically singular (a reference with identical
+  channels) have no unique filters; for them museval's values are reproduced by running museval;
 - ``"museval"``: museval's own ``metrics`` module, the reference implementation, loaded by file
   so that museval's package ``__init__`` (which imports musdb -> stempeg and needs an ffmpeg
   binary) is never executed.
+
+How the numpy backend computes. museval (v4 mode) fits, for every estimate, 512-tap
+time-invariant filters on the whole signals
+(a least-squares projection onto delayed copies of the references), then, frame by frame,
+projects the frame's references through those filters and takes energy ratios. Its time goes to
+(1) a dense LU solve of the full Gram system, ``(nsrc * nchan * 512)^2``, once per estimate,
+(2) full-length complex FFTs per (reference, estimate, channel) pair to read 512 correlation lags,
+and (3) per frame, FFT convolutions per source and channel pair.
+
+Here the same quantities are computed from one pass of correlations:
+
+- **correlations, frame by frame**: for every frame, all lags 0..511 between every reference
+  channel and every reference or estimate channel, the signals taken as zero outside the frame
+  (museval zero-pads each frame before projecting it). Each frame is cut into ~2000-sample
+  blocks (FFT length 2560) whose spectra are multiplied as one batched matrix product per
+  frequency; frames are spread over threads (numpy's FFTs and BLAS release the interpreter
+  lock; BLAS is held to one thread meanwhile). Where the frames tile the signal (museval's
+  default, window = hop) the whole-signal correlations are their sum plus the pairs that
+  straddle frame edges (short FFTs of 512 samples either side), so the signals are
+  transformed once; otherwise the whole signal is one more "frame". The same pass sums each
+  frame's channel energies and the products the SDR and the silence rule need;
+- **filters**: in (delay, channel) order the Gram matrix is block Toeplitz. The full system
+  is solved by block Levinson (``O(L^2 M^3)`` instead of ``O((L M)^3)``) after scaling every
+  channel to unit energy, with iterative refinement against an FFT block-Toeplitz product
+  until the relative residual is below 1e-12 (a dense solve's level). The own-reference
+  systems (``(nchan L)^2`` each) are solved meanwhile on the other core by numpy's LU.
+  A full system on which Levinson and Cholesky both fail is numerically singular (e.g. a
+  reference with identical channels): the filters are then not unique and museval's values
+  depend on its solver's rounding, so :func:`bss_eval_images_v4` returns None and the caller
+  (:func:`demixbench.metrics.bss_eval_v4`) evaluates such inputs with museval itself;
+- **frame energies**: a frame's projection through a filter ``v`` has energy ``v' G_t v``, with
+  ``G_t`` the frame's Gram matrix, i.e. a sum of the frame's correlations weighted by the
+  filter's autocorrelations (computed once). So every frame's ISR, SIR, SAR energies are one
+  matrix product of the frames' correlations with the filters' weights; SDR comes from the
+  samples. Each value carries a rounding bound; a frame whose bound exceeds 1e-5 of the value
+  (filters with large cancelling taps, or SAR above ~90 dB where ``||e - p||^2`` is a small
+  difference) is recomputed by explicit float64 projections as museval does.
+
+Memory: at most 32 MB of frame correlations are kept between the correlation pass and the
+energies; longer inputs are correlated twice (once for the filters, once for the energies).
+
+Framing, the silence rule (a frame where any reference or any estimate sums to zero over its
+channels at every sample is NaN for all sources) and the energy ratios follow museval exactly.
+
+Shape: ``references``, ``estimates``: ``(nsrc, nsamples, nchan)``, any float dtype; they are
+converted to float64 block by block, never as a whole.
 """
+
 
 from __future__ import annotations
 
@@ -23,7 +71,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ..errors import MetricError
+from ...errors import MetricError
 
 
 @lru_cache(maxsize=1)
@@ -87,7 +135,7 @@ def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100,
                           f"{estimates.shape} differ in sources or channels")
     estimates = _pad_or_truncate(references, estimates)
     if backend == "numpy":
-        from .bsseval_numpy import bss_eval_images_v4
+        from .images import bss_eval_images_v4
 
         values, _ = bss_eval_images_v4(references, estimates, int(win), int(hop))
         # a source silent over the whole signal is silent in every frame: the exact check is

@@ -1,0 +1,90 @@
+"""Step 4 of BSS Eval v4: the driver, :func:`bss_eval_images_v4` (framewise SDR, ISR, SIR, SAR
+with filters fitted on the whole signals), bounding the memory of long tracks (at most
+``_STORE_BYTES`` of frame correlations are kept; longer inputs are correlated twice)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .correlations import (
+    FILTER_LEN,
+    _FrameStats,
+    _release_memory,
+    correlations,
+    edge_correlations,
+    frame_correlations,
+    framing,
+)
+from .energies import ExplicitFrames, _Energies
+from .solve import projection_filters
+
+_STORE_BYTES = 32 << 20  # frame correlations kept between the passes; beyond, recomputed
+
+def _frame_groups(nframes: int, m: int, lags: int) -> list[slice]:
+    per_frame = m * 2 * m * lags * 8
+    size = max(1, _STORE_BYTES // per_frame)
+    return [slice(t, min(nframes, t + size)) for t in range(0, nframes, size)]
+
+def bss_eval_images_v4(references: np.ndarray, estimates: np.ndarray, win: int, hop: int,
+                       lags: int = FILTER_LEN) -> tuple[np.ndarray, dict]:
+    """Framewise SDR, ISR, SIR, SAR (``(4, nsrc, nwin)``) with filters fitted on the whole
+    signals (museval v4), and solver information. The values are None (and
+    ``info["singular"]`` True) where the whole-signal Gram system is numerically singular, so
+    that Levinson and Cholesky both fail."""
+    nsrc, n, nchan = references.shape
+    m = nsrc * nchan
+    starts, width = framing(n, win, hop)
+    nframes = len(starts)
+    groups = _frame_groups(nframes, m, lags)
+    # frames that tile the signal (then a remainder) give the whole-signal correlations
+    tiled = width >= lags and (nframes == 1 or hop == win)
+    kept = None
+    if tiled:
+        end = int(starts[-1]) + width
+        total = np.zeros((m, 2 * m, lags))
+        edges = [int(s) for s in starts[1:]]
+        if end < n:
+            total += frame_correlations(references, estimates, [end], n - end, lags)[0]
+            edges.append(end)
+        if edges:
+            total += edge_correlations(references, estimates, edges, lags)
+        for g in groups:
+            stats = _FrameStats(g.stop - g.start, nsrc, nchan) if len(groups) == 1 else None
+            corr = frame_correlations(references, estimates, starts[g], width, lags, stats)
+            total += corr.sum(axis=0)
+            if len(groups) > 1:
+                del corr
+                _release_memory()
+            if len(groups) == 1:
+                kept = corr, stats
+    else:
+        total = correlations(references, estimates, lags)
+    long_track = len(groups) > 1  # then memory, not time, is what to spare
+    if long_track:
+        _release_memory()
+    v_all, v_own, methods = projection_filters(total, nsrc, nchan, singular="stop")
+    if long_track:
+        _release_memory()
+    if v_all is None:
+        # numerically singular (e.g. identical reference channels): the filters are not
+        # unique and museval's values are set by its solver's rounding; the caller decides
+        return None, {"solvers": methods, "singular": True}
+    energies = _Energies(v_all, v_own, nsrc, nchan)
+    explicit = None
+    out = np.full((4, nsrc, nframes), np.nan)
+    recomputed = 0
+    for g in groups:
+        if kept is not None:
+            corr, stats = kept
+        else:
+            stats = _FrameStats(g.stop - g.start, nsrc, nchan)
+            corr = frame_correlations(references, estimates, starts[g], width, lags, stats)
+            _release_memory()
+        vals, unsure = energies.values(corr, stats)
+        if unsure.any() and explicit is None:
+            explicit = ExplicitFrames(v_all, v_own, nsrc, nchan, width)
+        for t in np.flatnonzero(unsure):
+            vals[:, :, t] = explicit.values(references, estimates, int(starts[g][t]))
+        recomputed += int(unsure.sum())
+        out[:, :, g] = vals
+    return out, {"solvers": methods, "recomputed_frames": recomputed, "singular": False}
