@@ -49,7 +49,8 @@ def test_adapt_channels_records():
     out, log = adapt_channels(mono, 2)
     assert out.shape == (2, 10) and log == ["duplicated mono to 2 channels"]
     out, log = adapt_channels(np.stack([np.ones(10), np.zeros(10)]).astype(np.float32), 1)
-    np.testing.assert_allclose(out, 0.5) and log == ["averaged 2 channels to mono"]
+    np.testing.assert_allclose(out, 0.5)
+    assert log == ["averaged 2 channels to mono"]
     assert adapt_channels(mono, None) == (mono, [])
     with pytest.raises(AudioError, match="cannot adapt 3-channel audio to 2"):
         adapt_channels(np.ones((3, 10), np.float32), 2)

@@ -4,6 +4,8 @@ plugin that fails to load gives one error line naming it."""
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -43,14 +45,29 @@ def test_installed_plugin_is_listed_and_runs(installed_plugin, tmp_path):
     env = _env(installed_plugin)
     listing = _cli(["list"], env, tmp_path)
     assert listing.returncode == 0, listing.stderr
-    assert "example_split" in listing.stdout
-    assert "vocals,accompaniment" in listing.stdout
+    out = listing.stdout
+    # all four kinds, each with the package it comes from
+    assert re.search(r"^  example_split\s+vocals,accompaniment\s.*demixbench-example-plugin", out, re.M)
+    assert re.search(r"^  example-consistency\s+demixbench-example-plugin", out, re.M)
+    assert re.search(r"^  example_snr\s+dB\s+higher\s+signal\s+mean\s+demixbench-example-plugin",
+                     out, re.M)
+    assert re.search(r"^  example-tones\s+demixbench-example-plugin", out, re.M)
+    assert re.search(r"^  irm2\s.*\sdemixbench\s", out, re.M)  # built-ins through the same groups
 
-    run = _cli(["run", "--dataset", "synthetic:1", "--excerpt", "2", "--separators",
-                "example_split", "--metrics", "si_sdr,usdr", "--store",
-                str(tmp_path / "r.sqlite"), "--quiet"], env, tmp_path)
+    store = tmp_path / "r.sqlite"
+    run = _cli(["run", "--dataset", "example-tones:2", "--excerpt", "2", "--separators",
+                "example_split,irm1", "--metrics", "sdr,usdr,example_snr", "--strategy", "none",
+                "--strategy", "example-consistency:share=0.5", "--store", str(store), "--quiet"],
+               env, tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "example_split" in run.stdout and "accompaniment" in run.stdout
+    assert re.search(r"^example_split\s+example-consistency @1\s+vocals", run.stdout, re.M)
+    with sqlite3.connect(store) as db:
+        rows = db.execute("SELECT dataset, separator, strategy, step, target, metric, value "
+                          "FROM results WHERE metric='example_snr'").fetchall()
+    assert {r[0] for r in rows} == {"example-tones:2"}
+    assert {(r[1], r[2], r[3]) for r in rows} >= {("example_split", "example-consistency", 1),
+                                                   ("irm1", "none", 0)}
+    assert all(isinstance(r[6], float) for r in rows)
 
 
 def _broken_distribution(root: Path, target: str) -> Path:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -75,7 +75,8 @@ class Strange(Separator):
 
 
 def _registry(**classes) -> SeparatorRegistry:
-    return SeparatorRegistry([SeparatorEntry(n, f"{__name__}:{c}", "tests") for n, c in classes.items()])
+    return SeparatorRegistry([SeparatorEntry(n, f"{__name__}:{c}", "tests")
+                              for n, c in classes.items()])
 
 
 def _write_track(folder: Path, stems: dict, sr: int = SR, ext: str = "wav") -> None:
@@ -85,7 +86,8 @@ def _write_track(folder: Path, stems: dict, sr: int = SR, ext: str = "wav") -> N
 
 # -- stem names, metric plugins ---------------------------------------------------------------
 def test_unknown_source_names_are_refused_with_the_valid_ones():
-    with pytest.raises(PluginError, match=r"source\(s\) \['voice'\] .* among drums, bass, other, vocals, accompaniment"):
+    with pytest.raises(PluginError,
+                       match=r"source\(s\) \['voice'\] .* among drums, bass, other, vocals, accompaniment"):
         _registry(strange="Strange").get("strange")
 
 
@@ -395,7 +397,8 @@ def test_musdb_test_guard_applies_to_folder_specs(tmp_path, short_track):
     (["--strategy", "progressive:value=nan,schedule=constant"], "bad value for value: 'nan'"),
     (["--strategy", "progressive:betas=inf,schedule=list,steps=1"], "bad value for betas"),
     (["--strategy", "progressive:stepz=2"], "progressive has no option 'stepz'"),
-    (["--param", "hpss_repet.n_fft=1e9", "--separators", "hpss_repet"], r"n_fft must be an integer in \[16, 65536\]"),
+    (["--param", "hpss_repet.n_fft=1e9", "--separators", "hpss_repet"],
+     r"n_fft must be an integer in \[16, 65536\]"),
 ])
 def test_bad_run_options_are_one_line_errors(tmp_path, capsys, args, expected):
     base = ["run", "--dataset", "synthetic:1", "--separators", "mix", "--metrics", "usdr",
