@@ -47,6 +47,7 @@ from .store import ResultsStore, UnitRecord
 
 DEFAULT_DATASETS = ("synthetic", "demo")
 MIN_SAMPLES = 4096  # shorter tracks cannot be separated (STFT frames) nor scored
+EXCERPT_CACHE_BYTES = 512 << 20  # excerpts kept in memory across separators
 DEFAULT_METRICS = ("sdr", "isr", "sir", "sar", "si_sdr", "usdr")
 
 
@@ -146,6 +147,8 @@ class Runner:
         self.registry = registry or default_registry()
         self.progress = progress or (lambda msg: None)
         self.notices: list[str] = []
+        self._excerpts: dict[tuple[str, str, str], tuple] = {}
+        self._excerpt_bytes = 0
         unknown = [m for m in config.metrics if m not in METRICS]
         if unknown:
             raise DemixbenchError(f"unknown metric(s) {', '.join(unknown)}; choose from "
@@ -352,20 +355,31 @@ class Runner:
                                       "planned (weights file replaced?); run the command again")
             strategies = {v.strategy_hash: build_strategy(v.strategy_spec, sep)
                           for v in variants if v.strategy_spec}
-            loaded: dict[tuple[str, str, str], tuple] = {}
             for i, (dataset, track, variant) in enumerate(todo):
-                key = (dataset.name, track.subset, track.name)
-                if key not in loaded:
-                    loaded = {key: self._load(dataset, track)}  # one track in memory
+                loaded = self._excerpt(dataset, track)
                 strategy = strategies.get(variant.strategy_hash) if variant.strategy_spec else None
                 label = name + (f" {strategy.strategy_name}" if strategy else "")
                 self.progress(f"[{k_before + i + 1}/{total}] {label} on {dataset.name}/{track.name}")
                 if self._run_unit(run_id, self.unit_key(dataset, track, variant), dataset, track,
-                                  sep, strategy, *loaded[key]):
+                                  sep, strategy, *loaded):
                     ran += 1
-            del sep, strategies, loaded
+                del loaded
+            del sep, strategies
             gc.collect()
         return ran
+
+    def _excerpt(self, dataset: Dataset, track):
+        """A track's excerpt, kept in memory for the next separators while the excerpts kept
+        stay under ``EXCERPT_CACHE_BYTES`` (beyond, tracks are read again)."""
+        key = (dataset.name, track.subset, track.name)
+        if key in self._excerpts:
+            return self._excerpts[key]
+        loaded = self._load(dataset, track)
+        size = loaded[1].nbytes * (1 + len(loaded[2]))
+        if self._excerpt_bytes + size <= EXCERPT_CACHE_BYTES:
+            self._excerpts[key] = loaded
+            self._excerpt_bytes += size
+        return loaded
 
     def _load(self, dataset: Dataset, track):
         stems, sr = track.load()

@@ -2,7 +2,15 @@
 
 :func:`nmf` factorises a non-negative ``V`` (bins x frames) as ``W @ H`` with the multiplicative
 updates of Lee & Seung (2001) for the Kullback-Leibler divergence (the usual choice for audio
-magnitude spectrograms) or the Euclidean distance, optionally with ``W`` held fixed.
+magnitude spectrograms) or the Euclidean distance, optionally with ``W`` held fixed. It uses
+scikit-learn's ``non_negative_factorization`` (solver "mu"), the maintained implementation,
+rather than hand-written updates. Measured against the hand-written updates it replaced
+(``python benchmarks/nmf_library.py``, demo set, 2 x 15 s, four runs on the 2-core VM):
+``nmf_supervised`` took 3.8-4.6 s against 4.5-6.4 s, with identical mean uSDR (1.71 dB) and
+SI-SDR (-3.04 dB); ``hpss_nmf`` took 10.9-13.1 s against 8.8-10.8 s (scikit-learn's per-call
+checks weigh on its many small band factorisations), mean uSDR 0.29 against 0.26 dB and SI-SDR
+-7.59 against -7.56 dB. It does not lose on the scores and the time is about even over both,
+so the library is kept.
 
 :class:`NMFSupervised` is the supervised scheme of the INRIA talk (seed 004): for each
 instrument learn a dictionary ``W_j`` from its own training stems; on a mixture keep the
@@ -16,66 +24,70 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from .. import STEMS
 from ..errors import SeparatorError
 from .base import Estimates, Separator, check_range, check_stft
 
 _EPS = 1e-12
+_LOSSES = {"kl": "kullback-leibler", "euclidean": "frobenius"}
 DEFAULT_DICTIONARIES = "nmf_supervised_synthetic.npz"  # package data, see ``data/README.md``
 
 
 def nmf(V: np.ndarray, n_components: int, *, iterations: int = 100, loss: str = "kl",
-        W: np.ndarray | None = None, update_W: bool = True, seed: int = 0,
-        return_losses: bool = False):
-    """Factorise ``V`` ``(F, T)`` >= 0 as ``W (F, K) @ H (K, T)``.
+        W: np.ndarray | None = None, update_W: bool = True, seed: int = 0):
+    """Factorise ``V`` ``(F, T)`` >= 0 as ``W (F, K) @ H (K, T)`` with scikit-learn's
+    multiplicative updates (``non_negative_factorization``, solver "mu"), exactly
+    ``iterations`` of them (no early stop).
 
-    ``W`` given and ``update_W=False`` estimates only ``H`` (the supervised case). Returns
-    ``(W, H)``, plus the loss after each iteration with ``return_losses``. Columns of a learned
-    ``W`` are scaled to unit sum (the scale moves into ``H``).
+    ``W`` given and ``update_W=False`` estimates only ``H`` (the supervised case). scikit-learn
+    holds only its ``H`` fixed, so that case is solved on the transposed problem
+    ``V^T ~ H^T W^T`` (``update_H=False``); the activations then start from scikit-learn's
+    constant initialisation. Otherwise ``W`` and ``H`` start uniform in [0.5, 1.5] times
+    ``sqrt(mean(V) / K)`` from ``seed``. Returns ``(W, H)``; columns of a learned ``W`` are scaled
+    to unit sum (the scale moves into ``H``).
     """
+    from sklearn.decomposition import non_negative_factorization
+
     V = np.asarray(V, dtype=np.float64)
     if V.ndim != 2 or np.any(V < 0) or not np.all(np.isfinite(V)):
         raise SeparatorError("nmf: V must be a finite, non-negative 2-D array")
-    if loss not in ("kl", "euclidean"):
+    if loss not in _LOSSES:
         raise SeparatorError(f"nmf: loss must be 'kl' or 'euclidean', got {loss!r}")
     if n_components < 1 or iterations < 1:
         raise SeparatorError("nmf: n_components and iterations must be >= 1")
     F, T = V.shape
-    rng = np.random.default_rng(seed)
-    scale = np.sqrt(max(V.mean(), _EPS) / n_components)
-    if W is None:
-        if not update_W:
-            raise SeparatorError("nmf: update_W=False needs a W")
-        W = rng.uniform(0.5, 1.5, (F, n_components)) * scale
-    else:
+    options = {"solver": "mu", "beta_loss": _LOSSES[loss], "tol": 0.0, "max_iter": int(iterations)}
+    if W is not None:
         W = np.array(W, dtype=np.float64)
         if W.shape != (F, W.shape[1]):
             raise SeparatorError(f"nmf: W has shape {W.shape}, V has {F} rows")
+    if not update_W:
+        if W is None:
+            raise SeparatorError("nmf: update_W=False needs a W")
+        with warnings.catch_warnings():  # "maximum number of iterations reached": asked for
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            Ht, _, _ = non_negative_factorization(V.T, None, W.T, n_components=W.shape[1],
+                                                  update_H=False, **options)
+        return W, Ht.T
+    rng = np.random.default_rng(seed)
+    scale = np.sqrt(max(V.mean(), _EPS) / n_components)
+    if W is None:
+        W = rng.uniform(0.5, 1.5, (F, n_components)) * scale
     H = rng.uniform(0.5, 1.5, (W.shape[1], T)) * scale
-    losses = []
-    for _ in range(iterations):
-        if loss == "kl":
-            WH = W @ H + _EPS
-            H *= (W.T @ (V / WH)) / (W.sum(axis=0)[:, None] + _EPS)
-            if update_W:
-                WH = W @ H + _EPS
-                W *= ((V / WH) @ H.T) / (H.sum(axis=1)[None, :] + _EPS)
-        else:
-            H *= (W.T @ V) / (W.T @ W @ H + _EPS)
-            if update_W:
-                W *= (V @ H.T) / (W @ (H @ H.T) + _EPS)
-        if return_losses:
-            losses.append(divergence(V, W @ H, loss))
-    if update_W:
-        norms = W.sum(axis=0) + _EPS
-        W, H = W / norms, H * norms[:, None]
-    return (W, H, losses) if return_losses else (W, H)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        W, H, _ = non_negative_factorization(V, W, H, n_components=W.shape[1], init="custom",
+                                             **options)
+    norms = W.sum(axis=0) + _EPS
+    return W / norms, H * norms[:, None]
 
 
 def divergence(V: np.ndarray, approx: np.ndarray, loss: str = "kl") -> float:
