@@ -477,3 +477,20 @@ def test_piped_output_ends_quietly(tmp_path):
     proc = subprocess.run(f"{sys.executable} -m demixbench.cli list | head -1", shell=True,
                           capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip() == "separators:" and "Traceback" not in proc.stderr
+
+
+def test_a_group_handed_to_museval_says_why_before_the_slow_part():
+    from demixbench.metrics.bsseval import HANDOVER_NOTICE
+
+    rng = np.random.default_rng(0)
+    mono = rng.standard_normal((2, SR)).astype(np.float32)
+    refs = {"vocals": np.stack([mono[0], mono[0]]), "accompaniment": np.stack([mono[1], mono[1]])}
+    ests = _noisy(refs)  # identical reference channels: a singular Gram system
+    told = []
+    token = HANDOVER_NOTICE.set(told.append)
+    try:
+        rows = score_track(refs, ests, ["sdr"], SR)
+    finally:
+        HANDOVER_NOTICE.reset(token)
+    assert len(told) == 1 and "singular" in told[0] and "museval's own solver" in told[0]
+    assert all(np.isfinite(r.value) for r in rows)
