@@ -390,7 +390,7 @@ class Runner:
                                   "score a track: drop it or give a longer one")
         excerpt = choose_excerpt(stems, sr, self.config.excerpt)
         refs, mixture = cut_and_mix(stems, excerpt, self.config.gains)
-        notices = list(excerpt.notices)
+        notices = [f"{dataset.name}/{track.name}: {n}" for n in excerpt.notices]
         notices += [f"{dataset.name}/{track.name}: {s} is silent in the excerpt {excerpt.label}; "
                     "its metrics are NaN (silent reference)" for s in excerpt.silent_stems]
         self.notices.extend(n for n in notices if n not in self.notices)
