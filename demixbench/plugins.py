@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -112,12 +111,3 @@ def installed_entries(kind: str) -> list[PluginEntry]:
         dist = getattr(ep, "dist", None)
         out.append(PluginEntry(ep.name, ep.value, dist.name if dist else "?", kind))
     return out
-
-
-@cache
-def distribution_of(kind: str, name: str) -> str:
-    """The distribution that declares plugin ``name`` of ``kind`` ("?" when unknown)."""
-    for e in installed_entries(kind):
-        if e.name == name:
-            return e.distribution
-    return "?"

@@ -17,7 +17,6 @@ from ..errors import SeparatorError
 from ..plugins import PluginEntry, PluginRegistry
 from .base import Separator
 
-GROUP = "demixbench.separators"
 SeparatorEntry = PluginEntry  # (name, "module:attribute", distribution)
 
 
