@@ -32,3 +32,7 @@ class MetricError(DemixbenchError):
 
 class StoreError(DemixbenchError):
     """A results store that cannot be opened or read."""
+
+
+class ReportError(DemixbenchError):
+    """A report or comparison that cannot be made from what the store holds."""

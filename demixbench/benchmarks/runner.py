@@ -283,6 +283,8 @@ class Runner:
         c.pop("cache_min_seconds")
         new_run = c.pop("new_run")
         c["demixbench"] = __version__
+        # what each metric's values mean (constants, aggregation): compare refuses runs that differ
+        c["metric_definitions"] = {m: METRICS[m].definition() for m in self.config.metrics}
         c["separators"] = sorted({(v.name, v.config_hash) for v in self.variants})
         c["separator_configs"] = {v.config_hash: v.config for v in self.variants}
         c["strategy_configs"] = {v.strategy_hash: v.strategy_config for v in self.variants
@@ -330,7 +332,7 @@ class Runner:
             status = "failed"
             raise
         finally:
-            self.store.finish_run(run_id, status)
+            self.store.finish_run(run_id, status, self.notices)
         return RunSummary(run_id, self.store.path, resumed, total, len(done), ran, self.notices,
                           time.perf_counter() - t0)
 
@@ -394,7 +396,7 @@ class Runner:
         notices += [f"{dataset.name}/{track.name}: {s} is silent in the excerpt {excerpt.label}; "
                     "its metrics are NaN (silent reference)" for s in excerpt.silent_stems]
         self.notices.extend(n for n in notices if n not in self.notices)
-        return excerpt, mixture, refs, sr, notices
+        return excerpt, mixture, refs, sr, notices, n / sr
 
     def _separate(self, sep: Separator, mixture, refs, sr):
         """Plain separation through the estimate cache: ([(step, estimates, info, refs)], seconds,
@@ -426,7 +428,7 @@ class Runner:
         return steps, m.seconds, m.peak_delta_mb, False, conversions + back
 
     def _run_unit(self, run_id, unit_key, dataset, track, sep, strategy, excerpt, mixture, refs,
-                  sr, notices) -> bool:
+                  sr, notices, track_seconds) -> bool:
         if strategy is None:
             steps, sep_seconds, peak, cached, conversions = self._separate(sep, mixture, refs, sr)
         else:
@@ -453,7 +455,8 @@ class Runner:
                          "detail": {**s.detail, **info} or None} for s in scores)
         metric_seconds = time.perf_counter() - t_metric
         record = UnitRecord(unit_key, dataset.name, track.name, sep.name, sep_seconds, peak,
-                            metric_seconds, cached, conversions, notices, track.subset)
+                            metric_seconds, cached, conversions, notices, track.subset,
+                            track_seconds)
         written = self.store.write_unit(run_id, record, rows)
         if not written:
             self.progress(f"  {unit_key}: already written by another process on this run; kept "

@@ -21,7 +21,12 @@ from typing import Any
 
 from ..errors import StoreError
 
-SCHEMA_VERSION = 2  # 2: subset in the unit key, run owners, separation memory as a delta
+SCHEMA_VERSION = 3  # 2: subset in the unit key, run owners, separation memory as a delta;
+# 3: run notices (skipped separators, warnings) and track durations, for reports
+_MIGRATIONS = {  # from version -> statements bringing it to version + 1 (no row is rewritten)
+    2: ("ALTER TABLE runs ADD COLUMN notices TEXT",
+        "ALTER TABLE units ADD COLUMN track_seconds REAL"),
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +39,8 @@ CREATE TABLE IF NOT EXISTS runs (
     config TEXT NOT NULL,
     versions TEXT NOT NULL,
     machine TEXT NOT NULL,
-    owner TEXT
+    owner TEXT,
+    notices TEXT
 );
 CREATE TABLE IF NOT EXISTS units (
     run_id TEXT NOT NULL,
@@ -50,6 +56,7 @@ CREATE TABLE IF NOT EXISTS units (
     cached INTEGER NOT NULL,
     conversions TEXT NOT NULL,
     notices TEXT NOT NULL,
+    track_seconds REAL,
     PRIMARY KEY (run_id, unit)
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -95,6 +102,7 @@ class UnitRecord:
     conversions: list[str]
     notices: list[str]
     subset: str = ""
+    track_seconds: float | None = None  # the whole track's duration (the excerpt is in the rows)
 
 
 _TABLES = {"meta", "runs", "units", "results"}
@@ -124,23 +132,30 @@ def _owner_alive(owner: str | None) -> bool:
 class ResultsStore:
     """A SQLite results store at ``path`` (created with its folder on first use)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, read_only: bool = False):
+        """Open (or create) the store. ``read_only``: open an existing store for reading only
+        (reports): nothing is created, migrated or written."""
         self.path = Path(path).expanduser()
+        self.read_only = read_only
         if self.path.is_dir():
             raise StoreError(f"--store {self.path} is a folder; give a file path such as "
                              f"{self.path / 'results.sqlite'}")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"--store {self.path}: cannot create its folder ({exc.strerror}); "
-                             "pass a --store path you can write to") from None
-        if self.path.exists() and not os.access(self.path, os.W_OK) or (
-                not self.path.exists() and not os.access(self.path.parent, os.W_OK)):
-            raise StoreError(f"--store {self.path}: not writable; pass a --store path you can "
-                             "write to")
+        if read_only and not self.path.is_file():
+            raise StoreError(f"no results store at {self.path}; run `demixbench run --store "
+                             f"{self.path}` first or pass the right --store")
+        if not read_only:
+            self._check_writable()
         self._db = None
         try:
-            self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            if read_only:
+                # with no write-ahead log beside it nobody is writing: open it immutable, which
+                # creates no -wal/-shm files (a report writes nothing but its page)
+                wal = self.path.with_name(self.path.name + "-wal")
+                flags = "mode=ro" + ("" if wal.exists() else "&immutable=1")
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?{flags}", uri=True,
+                                           timeout=30, isolation_level=None)
+            else:
+                self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
             self._check_or_create()
         except sqlite3.DatabaseError as exc:
             self.close()
@@ -150,9 +165,23 @@ class ResultsStore:
             self.close()
             raise
 
+    def _check_writable(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"--store {self.path}: cannot create its folder ({exc.strerror}); "
+                             "pass a --store path you can write to") from None
+        if self.path.exists() and not os.access(self.path, os.W_OK) or (
+                not self.path.exists() and not os.access(self.path.parent, os.W_OK)):
+            raise StoreError(f"--store {self.path}: not writable; pass a --store path you can "
+                             "write to")
+
     def _check_or_create(self) -> None:
         tables = {r[0] for r in self._db.execute(
             "SELECT name FROM sqlite_master WHERE type='table'")}
+        if self.read_only and not tables:
+            raise StoreError(f"{self.path}: an empty file, not a demixbench results store; pass "
+                             "the --store a run wrote")
         if tables and not _TABLES <= tables:
             raise StoreError(f"{self.path}: an SQLite file that is not a demixbench results store "
                              f"(its tables: {', '.join(sorted(tables))}); it was left untouched: "
@@ -163,10 +192,24 @@ class ResultsStore:
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: written by a newer demixbench (schema {version}); "
                                  "upgrade demixbench to read it")
+            if self.read_only and version in _MIGRATIONS:
+                # reading needs no migration: a column added later reads as missing
+                self.schema_version = version
+                return
+            while version in _MIGRATIONS:
+                with self._tx():
+                    for statement in _MIGRATIONS[version]:
+                        self._db.execute(statement)
+                    version += 1
+                    self._db.execute("UPDATE meta SET value=? WHERE key='schema_version'",
+                                     (str(version),))
             if version < SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: written by an older demixbench (schema {version}, "
                                  f"this one writes {SCHEMA_VERSION}); its rows are keyed "
                                  "differently: pass a new --store path (the old file is kept)")
+        self.schema_version = SCHEMA_VERSION
+        if self.read_only:
+            return
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         if not tables:
@@ -210,9 +253,9 @@ class ResultsStore:
                 self._db.execute("UPDATE runs SET updated=?, status='running', owner=? "
                                  "WHERE run_id=?", (now, _owner(), run_id))
                 return True
-            self._db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+            self._db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
                              (run_id, now, now, "running", command, json.dumps(config),
-                              json.dumps(versions), json.dumps(machine), _owner()))
+                              json.dumps(versions), json.dumps(machine), _owner(), "[]"))
         return False
 
     def run_status(self, run_id: str) -> tuple[str, bool] | None:
@@ -222,10 +265,16 @@ class ResultsStore:
             return None
         return row[0], _owner_alive(row[1])
 
-    def finish_run(self, run_id: str, status: str = "complete") -> None:
+    def finish_run(self, run_id: str, status: str = "complete",
+                   notices: list[str] | None = None) -> None:
+        """Close a run with its status and the run's notices (added to those of earlier
+        sessions of the same run)."""
         with self._tx():
-            self._db.execute("UPDATE runs SET updated=?, status=? WHERE run_id=?",
-                             (time.time(), status, run_id))
+            row = self._db.execute("SELECT notices FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            kept = json.loads(row[0]) if row and row[0] else []
+            kept += [n for n in notices or [] if n not in kept]
+            self._db.execute("UPDATE runs SET updated=?, status=?, notices=? WHERE run_id=?",
+                             (time.time(), status, json.dumps(kept), run_id))
 
     def mark_stale_runs(self) -> list[str]:
         """Runs left ``running`` by a process that no longer exists become ``crashed``."""
@@ -274,10 +323,11 @@ class ResultsStore:
                 f"VALUES ({','.join('?' * len(RESULT_COLUMNS))})",
                 [tuple(_cell(r.get(c)) for c in RESULT_COLUMNS) for r in rows])
             self._db.execute(
-                "INSERT INTO units VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO units VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, unit.unit, unit.dataset, unit.subset, unit.track, unit.separator,
                  time.time(), unit.sep_seconds, unit.sep_peak_delta_mb, unit.metric_seconds,
-                 int(unit.cached), json.dumps(unit.conversions), json.dumps(unit.notices)))
+                 int(unit.cached), json.dumps(unit.conversions), json.dumps(unit.notices),
+                 unit.track_seconds))
         return True
 
     def unit_records(self, run_id: str) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ declarations only, so a plugin metric needs no special case anywhere.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MetricError
@@ -41,6 +41,14 @@ class MetricInfo:
     compute: Callable[..., Any] | None = None
     # signal scope: still defined when the estimate is digital silence (uSDR is, SI-SDR is not)
     defined_for_silent_estimate: bool = False
+    # the constants its definition depends on (uSDR's delta, BSS Eval's filter length, ...):
+    # recorded with each run, and two runs are compared only when they agree
+    parameters: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def definition(self) -> dict[str, Any]:
+        """What must be equal for two runs' values of this metric to be comparable."""
+        return {"scope": self.scope, "aggregate": self.aggregate, "unit": self.unit,
+                "higher_is_better": self.higher_is_better, **dict(self.parameters)}
 
 
 def metric_problem(entry: PluginEntry, obj: Any) -> str | None:

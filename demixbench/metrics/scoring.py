@@ -29,7 +29,9 @@ Silence policy (every NaN carries its reason in ``Score.nan_reason``):
   would make every frame of its group NaN in museval; here it is left out of the group with
   "no scorable frame", like a silent source, and the others are scored.
 - Frames whose reference is not digitally silent but quieter than ``QUIET_DBFS`` are scored
-  (museval does) and counted in ``detail["quiet_frames"]`` so reports can flag them.
+  (museval does) and counted in ``detail["quiet_frames"]`` (their indices in
+  ``detail["quiet_frame_index"]``) so reports can flag them; ``detail["frame_values"]`` keeps
+  every frame's value (NaN as null).
 
 Derived target: ``accompaniment`` is drums + bass + other, for references and for separators
 that do not return it themselves.
@@ -106,16 +108,23 @@ def silent_in_every_frame(x: np.ndarray, win: int, hop: int) -> bool:
     return all(not np.any(mono[t * hop: t * hop + win]) for t in range(nwin))
 
 
-def _quiet_frames(ref: np.ndarray, win: int, hop: int) -> int:
+def _quiet_frames(ref: np.ndarray, win: int, hop: int) -> list[int]:
+    """Indices of the frames whose reference is audible but quieter than ``QUIET_DBFS``."""
     n = ref.shape[-1]
     nwin = 1 if win >= n else (n - win + hop) // hop
-    count = 0
+    quiet = []
     for t in range(nwin):
         frame = ref[:, t * hop: t * hop + win]
         if np.any(frame):
             rms = np.sqrt(np.mean(frame.astype(np.float64) ** 2))
-            count += 20 * np.log10(rms) < QUIET_DBFS
-    return int(count)
+            if 20 * np.log10(rms) < QUIET_DBFS:
+                quiet.append(t)
+    return quiet
+
+
+def _frame_values(v: np.ndarray) -> list[float | None]:
+    """Per-frame values for the store (reports draw them): 4 decimals, NaN as None."""
+    return [None if np.isnan(x) else round(float(x), 4) for x in v]
 
 
 def _infos(metrics: Sequence[str]) -> list[MetricInfo]:
@@ -253,10 +262,12 @@ def _group_scores(refs, ests, targets, infos: list[MetricInfo], sample_rate: int
             continue
         first = got.frames[infos[0].name]
         valid = int(np.sum(~np.isnan(first)))
-        detail = {"frames": int(first.size), "valid_frames": valid,
-                  "quiet_frames": _quiet_frames(refs[t], win, hop), "group": got.group}
+        quiet = _quiet_frames(refs[t], win, hop)
+        common = {"frames": int(first.size), "valid_frames": valid, "quiet_frames": len(quiet),
+                  "quiet_frame_index": quiet, "group": got.group, "hop_seconds": hop / sample_rate}
         for m in infos:
             v = got.frames[m.name]
+            detail = {**common, "frame_values": _frame_values(v)}
             if not np.any(~np.isnan(v)):
                 out.append(Score(t, m.name, float("nan"), "no scorable frame", detail))
             else:
