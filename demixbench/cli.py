@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import DemixbenchError
+from .reports.leaderboard import text_table
 
 DEFAULT_STORE = Path(".demixbench") / "results.sqlite"
 
@@ -119,6 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         params=_parse_params(args.param),
         weights=args.weights,
         allow_test_trained=args.allow_test_trained,
+        cache_min_seconds=0.0 if args.keep_estimates else 0.5,
     )
     store_path = Path(args.store)
     cache_dir = None if args.no_cache else store_path.parent / "estimates"
@@ -139,6 +141,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nrun {summary.run_id} ({state}): {summary.units_run} of {summary.units_total} units "
           f"computed in {summary.seconds:.1f} s, {summary.units_done_before} already done")
     print(f"store: {store_path}  (demixbench results --store {store_path} --format table)")
+    if not args.no_report:
+        from .reports.report import write_report
+
+        try:
+            path = write_report(store_path, args.report, [summary.run_id])
+        except DemixbenchError as exc:  # the results are stored: say so, and how to retry
+            _err(f"the report could not be written ({exc}); the results are in {store_path}: "
+                 f"`demixbench report --store {store_path} --run {summary.run_id}`")
+            return 2
+        print(f"report: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .reports import compare as cmp
+
+    fail_on = cmp.parse_fail_on(args.fail_on)
+    result = cmp.compare(args.store, args.run_a, args.store_b, args.run_b, _split(args.metric))
+    print(cmp.format_table(result))
+    if args.output:
+        from .reports.html import write
+
+        print(f"report: {write(cmp.render_html(result), args.output)}")
+    failed = cmp.failures(result, fail_on)
+    for r in failed:
+        print(f"FAIL {r['separator']} {r['target']} {r['metric_label']}: median change "
+              f"{r['median_diff']:+.2f} dB (95% CI [{r['ci_low']:.2f}, {r['ci_high']:.2f}]) is a "
+              f"drop of more than {fail_on[r['metric']]:g} dB")
+    return 1 if failed else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .reports.report import write_report
+
+    audio = None
+    if args.audio:
+        audio = {"seconds": args.audio_seconds, "max_tracks": args.audio_tracks,
+                 "cache_dir": Path(args.store).parent / "estimates"}
+    path = write_report(args.store, args.output, args.run, args.title, audio)
+    print(f"report: {path}")
     return 0
 
 
@@ -189,16 +231,6 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> str:
-    """Columns as wide as their longest cell; the last column is left unpadded."""
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = []
-    for cells in [headers, *rows]:
-        head = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths[:-1]))
-        lines.append(f"{indent}{head}  {cells[-1]}".rstrip())
-    return "\n".join(lines)
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     from .datasets import dataset_registry
     from .errors import PluginError
@@ -222,7 +254,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows.append([name, ",".join(cls.sources), "yes" if cls.oracle else "no",
                      "yes" if cls.needs_weights else "no", "yes" if ok else "no", dist, desc])
     print("separators:")
-    print(_table(["name", "sources", "oracle", "weights", "available", "package", "description"],
+    print(text_table(["name", "sources", "oracle", "weights", "available", "package", "description"],
                  rows))
 
     print("\nstrategies:")
@@ -234,7 +266,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         except PluginError as exc:
             doc = str(exc)
         rows.append([name, sreg.entry(name).distribution, doc])
-    print(_table(["name", "package", "description"], rows))
+    print(text_table(["name", "package", "description"], rows))
 
     print("\nmetrics:")
     mreg = METRICS.registry()
@@ -247,7 +279,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         rows.append([m.name, m.unit, "higher" if m.higher_is_better else "lower", m.scope,
                      m.aggregate, mreg.entry(name).distribution, m.description])
-    print(_table(["name", "unit", "better", "scope", "tracks", "package", "description"], rows))
+    print(text_table(["name", "unit", "better", "scope", "tracks", "package", "description"], rows))
 
     print("\ndatasets (--dataset PREFIX[:...]):")
     dreg = dataset_registry()
@@ -258,7 +290,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         except PluginError as exc:
             doc = str(exc)
         rows.append([name, dreg.entry(name).distribution, doc])
-    print(_table(["prefix", "package", "description"], rows))
+    print(text_table(["prefix", "package", "description"], rows))
     return 0
 
 
@@ -397,11 +429,46 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)),
                    help=f"SQLite results store (default: {DEFAULT_STORE})")
     r.add_argument("--no-cache", action="store_true", help="do not cache estimates on disk")
+    r.add_argument("--keep-estimates", action="store_true",
+                   help="cache every estimate, however fast (default: those that took 0.5 s or "
+                        "more); `demixbench report --audio` plays cached estimates")
     r.add_argument("--new-run", action="store_true",
                    help="start a new run even if this configuration was run under other library "
                         "or code versions (which a resume refuses)")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.add_argument("--no-report", action="store_true",
+                   help="do not write the HTML report of the run (reports/<run id>.html)")
+    r.add_argument("--report", metavar="PATH.html", help="where to write the run's HTML report")
     r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("report", help="write the HTML report of runs in a store (nothing is re-run)")
+    rp.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)))
+    rp.add_argument("--run", action="append", metavar="ID",
+                    help="run id; repeat for several runs in one report (default: the latest)")
+    rp.add_argument("-o", "--output", metavar="PATH.html",
+                    help="output file (default: reports/<run id>.html)")
+    rp.add_argument("--title", help="page title")
+    rp.add_argument("--audio", action="store_true",
+                    help="embed audio players and mel spectrograms (estimates from the cache)")
+    rp.add_argument("--audio-seconds", type=float, default=10.0,
+                    help="length of the audio window per track (default 10)")
+    rp.add_argument("--audio-tracks", type=int, metavar="N",
+                    help="audio for the first N tracks only (default: every track)")
+    rp.set_defaults(func=cmd_report)
+
+    co = sub.add_parser("compare", help="compare two runs track by track (paired statistics)")
+    co.add_argument("run_a", metavar="RUN_A")
+    co.add_argument("run_b", metavar="RUN_B")
+    co.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)),
+                    help="store of RUN_A (and of RUN_B unless --store-b)")
+    co.add_argument("--store-b", help="store of RUN_B, when it is another file")
+    co.add_argument("--metric", default="sdr,usdr,si_sdr",
+                    help="comma-separated metrics (default: sdr,usdr,si_sdr)")
+    co.add_argument("--fail-on", metavar="METRIC:DB[,METRIC:DB]",
+                    help="exit with status 1 when, for any separator and target, the median paired "
+                         "difference drops by more than DB and its 95%% CI lies below zero")
+    co.add_argument("-o", "--output", metavar="PATH.html", help="also write the comparison as HTML")
+    co.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("results", help="print the tidy result rows of a store")
     s.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)))

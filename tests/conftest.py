@@ -34,3 +34,47 @@ def musdb_folder(tmp_path, short_track) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+HOSTILE_TRACKS = ("<img src=x onerror=alert(1)>", "<script>alert(1)")
+
+
+def write_report_dataset(root: Path) -> Path:
+    """A MUSDB-layout folder of three 3 s tracks, two named to inject markup, one with vocals
+    silent for its first second (NaN BSS Eval frames) and drums below -60 dBFS in its last
+    second (quiet frames)."""
+    names = (*HOSTILE_TRACKS, "plain song")
+    for i, name in enumerate(names):
+        stems = synthesize_track(seed=30 + i, seconds=3.0)
+        if name == "plain song":
+            stems["vocals"][:, :SR] = 0.0
+            stems["drums"][:, 2 * SR:] *= 1e-4
+        for k in STEMS:
+            write_audio(root / "test" / name / f"{k}.wav", stems[k], SR)
+    return root
+
+
+@pytest.fixture(scope="session")
+def report_run(tmp_path_factory):
+    """One benchmark run made through the CLI for the report tests: a blind (mix) and an
+    oracle (irm1) separator, progressive, oracle-gain and Wiener strategies, every estimate
+    cached. Returns ``(store path, run id)``."""
+    import contextlib
+    import io
+
+    from demixbench.benchmarks.store import ResultsStore
+    from demixbench.cli import main
+
+    root = tmp_path_factory.mktemp("report-run")
+    data = write_report_dataset(root / "musdb")
+    store = root / "store" / "results.sqlite"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["run", "--dataset", f"musdb:{data}", "--separators", "mix,irm1",
+                     "--excerpt", "3", "--strategy", "none", "--strategy", "progressive:steps=2",
+                     "--strategy", "oracle-gain:gains=1/2", "--strategy", "wiener",
+                     "--keep-estimates", "--store", str(store), "--no-report", "--quiet"])
+    assert code == 0, out.getvalue()
+    with ResultsStore(store, read_only=True) as s:
+        run_id = s.latest_run()
+    return store, run_id

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -22,6 +22,13 @@ from ..metrics import METRICS
 
 TARGET_ORDER = SUITE_STEMS
 COLUMNS = (("sdr", "cSDR"), ("usdr", "uSDR"), ("si_sdr", "SI-SDR"))
+METRIC_LABELS = {"sdr": "cSDR", "usdr": "uSDR", "si_sdr": "SI-SDR", "sir": "SIR", "sar": "SAR",
+                 "isr": "ISR"}
+
+
+def metric_label(name: str) -> str:
+    """How a metric is titled in tables and plots (a plugin metric by its own name)."""
+    return METRIC_LABELS.get(name, name)
 
 
 def _agg(values: list[float], how: str) -> tuple[float, int]:
@@ -75,11 +82,13 @@ def variant_labels(names: Mapping[str, str], configs: Mapping[str, Mapping]) -> 
     return labels
 
 
-def leaderboard(rows: Iterable[dict], configs: Mapping[str, Mapping] | None = None) -> list[dict]:
+def leaderboard(rows: Iterable[dict], configs: Mapping[str, Mapping] | None = None,
+                columns: Sequence[tuple[str, str]] = COLUMNS) -> list[dict]:
     """Aggregate rows into one entry per (separator config, strategy config, step, target).
 
     ``configs`` maps configuration hashes to configurations (the runs' ``separator_configs``
-    and ``strategy_configs``); it only makes labels of variants more readable.
+    and ``strategy_configs``); it only makes labels of variants more readable. ``columns``:
+    the (metric, column title) pairs aggregated.
     """
     configs = configs or {}
     groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -104,7 +113,7 @@ def leaderboard(rows: Iterable[dict], configs: Mapping[str, Mapping] | None = No
                  "strategy": strat_labels.get(strat_hash, "none"), "strategy_hash": strat_hash,
                  "step": step, "multi_step": (sep_hash, strat_hash) in multi_step,
                  "target": target, "tracks": len(tracks[key])}
-        for metric, label in COLUMNS:
+        for metric, label in columns:
             if metric in by_metric:
                 how = METRICS[metric].aggregate if metric in METRICS else "median"
                 entry[label], entry[f"{label} n"] = _agg(by_metric[metric], how)
@@ -151,4 +160,14 @@ def format_leaderboard(entries: list[dict]) -> str:
     lines.append("cSDR: BSS Eval v4 SDR, median over 1 s frames then over tracks; uSDR: whole-"
                  "excerpt SDR (MDX), mean over tracks; SI-SDR: median over tracks. tracks: scored/total "
                  "for the first column; n/a: every track NaN (nan_reason in `demixbench results`).")
+    return "\n".join(lines)
+
+
+def text_table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> str:
+    """Columns as wide as their longest cell; the last column is left unpadded."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = []
+    for cells in [headers, *rows]:
+        head = "  ".join(c.ljust(w) for c, w in zip(cells[:-1], widths[:-1]))
+        lines.append(f"{indent}{head}  {cells[-1]}".rstrip())
     return "\n".join(lines)

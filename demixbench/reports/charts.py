@@ -1,0 +1,186 @@
+"""Vega-Lite specifications of the report's plots.
+
+Why Vega-Lite: a report is one file that must open from ``file://`` with no network, so the
+plotting library's JavaScript is inlined; the Vega-Lite bundle (vega, vega-lite, vega-embed,
+from ``vl-convert-python``'s ``javascript_bundle()``, offline) is about 0.9 MB against plotly's
+4.8 MB, and its declarative specs are plain JSON built here and checked in tests without a
+browser. Specs name their data (``{"name": ...}``); the page supplies the values from the one
+data object embedded in it, so no value is written twice.
+"""
+
+from __future__ import annotations
+
+BLIND = "#3b6ea8"
+ORACLE = "#c0622d"
+COLOR_ORACLE = {"field": "o", "type": "nominal", "title": "oracle",
+                "scale": {"domain": [False, True], "range": [BLIND, ORACLE]},
+                "legend": {"labelExpr": "datum.value ? 'oracle' : 'blind'", "orient": "top"}}
+
+
+def _base(height: int | str = "container", width: str | int = "container") -> dict:
+    return {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "width": width,
+            "height": height,
+            "config": {"view": {"stroke": None}, "axis": {"labelLimit": 260}}}
+
+
+def distribution(target: str, metric: str, order: list[str], unit: str = "dB") -> dict:
+    """Box plot plus one point per track, per variant, sorted by median; oracles coloured
+    apart; hover shows track and value."""
+    y = {"field": "v", "type": "nominal", "title": None, "sort": order}
+    x = {"field": "y", "type": "quantitative", "title": f"{metric} ({unit})",
+         "scale": {"zero": False}}
+    return {**_base(height={"step": 22}), "data": {"name": "points"},
+            "transform": [{"filter": {"and": [{"field": "t", "equal": target},
+                                              {"field": "m", "equal": metric},
+                                              {"field": "y", "valid": True}]}},
+                          {"calculate": "random()", "as": "jitter"}],
+            "layer": [
+                {"mark": {"type": "boxplot", "extent": 1.5, "opacity": 0.35, "size": 14,
+                          "outliers": False},
+                 "encoding": {"y": y, "x": x, "color": COLOR_ORACLE}},
+                {"mark": {"type": "circle", "size": 28, "opacity": 0.85},
+                 "encoding": {"y": y, "x": x, "color": COLOR_ORACLE,
+                              "yOffset": {"field": "jitter", "type": "quantitative",
+                                          "scale": {"domain": [-1.5, 2.5]}},
+                              "tooltip": [{"field": "k", "title": "track"},
+                                          {"field": "v", "title": "separator"},
+                                          {"field": "y", "title": metric, "format": ".2f"}]}},
+            ]}
+
+
+def heatmap(target: str, metric: str, order: list[str], domain: list[float]) -> dict:
+    """Separator x track, colour clipped to the 10th-90th percentile of the target's values."""
+    return {**_base(height={"step": 18}), "data": {"name": "points"},
+            "transform": [{"filter": {"and": [{"field": "t", "equal": target},
+                                              {"field": "m", "equal": metric}]}}],
+            "mark": {"type": "rect"},
+            "encoding": {
+                "x": {"field": "k", "type": "nominal", "title": "track",
+                      "axis": {"labelAngle": -40, "labelLimit": 140}},
+                "y": {"field": "v", "type": "nominal", "title": None, "sort": order},
+                "color": {"field": "y", "type": "quantitative", "title": f"{metric} (dB)",
+                          "scale": {"domain": domain, "clamp": True, "scheme": "viridis"}},
+                "tooltip": [{"field": "k", "title": "track"}, {"field": "v", "title": "separator"},
+                            {"field": "y", "title": metric, "format": ".2f"}]}}
+
+
+def frames(metric: str) -> dict:
+    """SDR over time for one track and target; NaN frames as red ticks on the axis, quiet
+    frames (reference below -60 dBFS) as grey bands. The page fills ``frames``, ``nan`` and
+    ``quiet`` for the chosen track."""
+    return {**_base(height=260), "layer": [
+        {"data": {"name": "quiet"}, "mark": {"type": "rect", "color": "#bbb", "opacity": 0.35},
+         "encoding": {"x": {"field": "t0", "type": "quantitative"},
+                      "x2": {"field": "t1"},
+                      "tooltip": [{"field": "t0", "title": "quiet frame from (s)"}]}},
+        {"data": {"name": "frames"},
+         "mark": {"type": "line", "point": True, "invalid": "break-paths-show-domains"},
+         "encoding": {"x": {"field": "t", "type": "quantitative", "title": "time in excerpt (s)"},
+                      "y": {"field": "y", "type": "quantitative", "title": f"{metric} (dB)",
+                            "scale": {"zero": False}},
+                      "color": {"field": "v", "type": "nominal", "title": "separator"},
+                      "tooltip": [{"field": "v", "title": "separator"},
+                                  {"field": "t", "title": "frame start (s)"},
+                                  {"field": "y", "title": metric, "format": ".2f"}]}},
+        {"data": {"name": "nan"}, "mark": {"type": "tick", "color": "#d62728", "thickness": 2},
+         "encoding": {"x": {"field": "t", "type": "quantitative"},
+                      "y": {"value": 255},
+                      "tooltip": [{"field": "v", "title": "NaN frame of"},
+                                  {"field": "t", "title": "frame start (s)"}]}},
+    ]}
+
+
+def strategy_steps(metric: str, columns: int = 3) -> dict:
+    """Per (pipeline, target) panel: median paired difference to step 0 per step with its
+    bootstrap 95 % CI; the best step drawn as a star."""
+    x = {"field": "step", "type": "ordinal", "title": "step"}
+    return {"$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+            "data": {"name": "steps"},
+            "transform": [{"filter": {"field": "metric", "equal": metric}}],
+            "facet": {"field": "panel", "type": "nominal", "title": None,
+                      "header": {"labelLimit": 320}},
+            "columns": columns,
+            "spec": {"width": 220, "height": 150, "layer": [
+                {"mark": {"type": "rule", "color": "#999", "strokeDash": [3, 3]},
+                 "encoding": {"y": {"datum": 0}}},
+                {"mark": {"type": "errorbar", "ticks": True},
+                 "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative",
+                                            "title": f"Δ {metric} vs step 0 (dB)"},
+                              "y2": {"field": "hi"}}},
+                {"mark": {"type": "line", "point": True},
+                 "encoding": {"x": x, "y": {"field": "median", "type": "quantitative"},
+                              "tooltip": [{"field": "step"}, {"field": "median", "format": ".2f"},
+                                          {"field": "lo", "title": "CI low", "format": ".2f"},
+                                          {"field": "hi", "title": "CI high", "format": ".2f"},
+                                          {"field": "p", "title": "Wilcoxon p", "format": ".3f"},
+                                          {"field": "n", "title": "tracks"}]}},
+                {"transform": [{"filter": "datum.best"}],
+                 "mark": {"type": "point", "shape": "diamond", "size": 160, "filled": True,
+                          "color": "#d62728"},
+                 "encoding": {"x": x, "y": {"field": "median", "type": "quantitative"},
+                              "tooltip": [{"field": "step", "title": "best step"},
+                                          {"field": "median", "format": ".2f"}]}},
+            ]},
+            "resolve": {"scale": {"y": "independent"}}}
+
+
+def oracle_gain() -> dict:
+    """The seed paper's Fig. 2: per pipeline, each stem's median cSDR against the gain of the
+    boosted target (solid) and the other stems (dashed)."""
+    return {"$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+            "data": {"name": "oracle_gain"},
+            "facet": {"field": "pipeline", "type": "nominal", "title": None},
+            "columns": 3,
+            "spec": {"width": 260, "height": 180,
+                     "mark": {"type": "line", "point": True},
+                     "encoding": {
+                         "x": {"field": "gain", "type": "quantitative", "title": "target gain",
+                               "scale": {"zero": False}},
+                         "y": {"field": "y", "type": "quantitative", "title": "median cSDR (dB)",
+                               "scale": {"zero": False}},
+                         "color": {"field": "target", "type": "nominal", "title": "stem"},
+                         "strokeDash": {"field": "boosted", "type": "nominal",
+                                        "title": "boosted target",
+                                        "scale": {"domain": [True, False],
+                                                  "range": [[1, 0], [4, 3]]}},
+                         "tooltip": [{"field": "target"}, {"field": "gain"},
+                                     {"field": "y", "title": "median cSDR", "format": ".2f"}]}}}
+
+
+def quality_cost(metric: str) -> dict:
+    """Quality against real-time factor, one point per separator pipeline."""
+    x = {"field": "rtf", "type": "quantitative", "title": "real-time factor (log scale)",
+         "scale": {"type": "log"}}
+    y = {"field": "y", "type": "quantitative", "title": f"mean over targets of {metric} (dB)",
+         "scale": {"zero": False}}
+    return {**_base(height=320), "data": {"name": "quality_cost"}, "layer": [
+        {"mark": {"type": "point", "filled": True, "size": 90},
+         "encoding": {"x": x, "y": y, "color": COLOR_ORACLE | {"field": "oracle"},
+                      "tooltip": [{"field": "pipeline"}, {"field": "rtf", "format": ".4f"},
+                                  {"field": "y", "title": metric, "format": ".2f"}]}},
+        {"mark": {"type": "text", "align": "left", "dx": 7, "fontSize": 10},
+         "encoding": {"x": x, "y": y, "text": {"field": "pipeline"}}},
+    ]}
+
+
+def paired_strip(metric: str, order: list[str]) -> dict:
+    """``demixbench compare``: per (separator, target), each track's paired difference."""
+    return {**_base(height={"step": 22}), "data": {"name": "diffs"},
+            "transform": [{"filter": {"field": "metric", "equal": metric}},
+                          {"calculate": "random()", "as": "jitter"}],
+            "layer": [
+                {"mark": {"type": "rule", "color": "#999", "strokeDash": [3, 3]},
+                 "encoding": {"x": {"datum": 0}}},
+                {"mark": {"type": "circle", "size": 34, "opacity": 0.8},
+                 "encoding": {
+                     "y": {"field": "row", "type": "nominal", "title": None, "sort": order},
+                     "yOffset": {"field": "jitter", "type": "quantitative",
+                                 "scale": {"domain": [-1.5, 2.5]}},
+                     "x": {"field": "d", "type": "quantitative",
+                           "title": f"{metric}: run B − run A (dB, oriented: > 0 is better)"},
+                     "color": {"field": "verdict", "type": "nominal",
+                               "scale": {"domain": ["better", "worse", "no evidence"],
+                                         "range": ["#2a9d4b", "#d62728", "#888"]}},
+                     "tooltip": [{"field": "track"}, {"field": "row", "title": "separator · target"},
+                                 {"field": "d", "title": "difference", "format": ".2f"}]}},
+            ]}

@@ -1,0 +1,462 @@
+"""What a report shows, prepared from the results store alone: plain JSON-able tables that the
+HTML page draws (``html.py``) and tests check without a browser.
+
+Nothing here separates or scores: rows, unit records and run records are read from the store.
+A *variant* is one (separator configuration, strategy configuration, step), keyed by the
+configuration hashes and labelled by what differs between configurations of one name (the
+leaderboard's labels). Tables use pandas (already a dependency through museval) because every
+section is a group-by over the tidy rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import SUITE_STEMS
+from ..benchmarks.store import ResultsStore
+from ..errors import ReportError
+from ..metrics import METRICS
+from .leaderboard import METRIC_LABELS, leaderboard, metric_label, variant_labels
+from .stats import compare_paired, holm
+
+HEADLINE = ("sdr", "usdr", "si_sdr")  # distributions and default leaderboard columns
+ON_DEMAND = ("sir", "sar", "isr")
+_EXCERPT = re.compile(r"^(?P<start>[0-9.]+)-(?P<stop>[0-9.]+)s$")
+
+
+def excerpt_seconds(label: str) -> float:
+    m = _EXCERPT.match(label or "")
+    return float(m["stop"]) - float(m["start"]) if m else math.nan
+
+
+def _target_order(targets) -> list[str]:
+    order = {t: i for i, t in enumerate(SUITE_STEMS)}
+    return sorted(set(targets), key=lambda t: (order.get(t, 99), t))
+
+
+def _finite(v: float | None, digits: int = 3) -> float | None:
+    if v is None or not math.isfinite(v):
+        return None
+    return round(float(v), digits)
+
+
+# -- reading ------------------------------------------------------------------------------------
+def select_runs(store: ResultsStore, run_ids: Sequence[str] | None) -> list[dict]:
+    """The runs a report covers (default: the latest), or a one-line error."""
+    runs = store.runs()
+    if not runs:
+        raise ReportError(f"{store.path} holds no run yet; make one with `demixbench run --store "
+                          f"{store.path}`")
+    known = {r["run_id"]: r for r in runs}
+    if not run_ids:
+        latest = store.latest_run()
+        return [known[latest]]
+    unknown = [r for r in run_ids if r not in known]
+    if unknown:
+        shown = ", ".join(list(known)[-8:])
+        raise ReportError(f"no run {', '.join(unknown)} in {store.path}; its runs: {shown}")
+    return [known[r] for r in dict.fromkeys(run_ids)]
+
+
+def load_rows(store: ResultsStore, runs: list[dict]) -> pd.DataFrame:
+    frames = [pd.DataFrame(store.rows(r["run_id"])) for r in runs]
+    rows = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(
+        len(f) for f in frames) else pd.DataFrame()
+    if rows.empty:
+        ids = ", ".join(r["run_id"] for r in runs)
+        raise ReportError(f"run {ids} has no result rows yet (status: "
+                          f"{', '.join(r['status'] for r in runs)}); finish it with the same "
+                          "`demixbench run` command, then report")
+    rows["value"] = rows["value"].astype(float)
+    rows["oracle"] = rows["oracle"].astype(bool)
+    rows["step"] = rows["step"].astype(int)
+    # one value per key: two runs of one configuration on one track are the same measurement
+    key = ["dataset", "subset", "track", "excerpt", "separator_hash", "strategy_hash", "step",
+           "target", "metric"]
+    return rows.drop_duplicates(key, keep="last").reset_index(drop=True)
+
+
+class Variants:
+    """Labels and keys of the variants in the rows."""
+
+    def __init__(self, rows: pd.DataFrame, configs: dict):
+        sep_names = dict(zip(rows["separator_hash"], rows["separator"]))
+        strat = rows[rows["strategy_hash"] != ""]
+        strat_names = dict(zip(strat["strategy_hash"], strat["strategy"]))
+        self.sep_labels = variant_labels(sep_names, configs)
+        self.strat_labels = variant_labels(strat_names, configs)
+        steps = rows.groupby(["separator_hash", "strategy_hash"])["step"].max()
+        self.multi_step = {k for k, v in steps.items() if v > 0}
+
+    def label(self, sep_hash: str, strat_hash: str, step: int) -> str:
+        text = self.sep_labels[sep_hash]
+        if strat_hash:
+            text += " + " + self.strat_labels[strat_hash]
+            if (sep_hash, strat_hash) in self.multi_step:
+                text += f" @{step}"
+        return text
+
+    def pipeline(self, sep_hash: str, strat_hash: str) -> str:
+        return self.sep_labels[sep_hash] + (" + " + self.strat_labels[strat_hash]
+                                            if strat_hash else "")
+
+
+def _with_variant(rows: pd.DataFrame, variants: Variants) -> pd.DataFrame:
+    keys = rows[["separator_hash", "strategy_hash", "step"]].drop_duplicates()
+    labels = {(a, b, int(c)): variants.label(a, b, int(c)) for a, b, c in keys.itertuples(index=False)}
+    rows = rows.copy()
+    rows["variant"] = [labels[k] for k in zip(rows["separator_hash"], rows["strategy_hash"],
+                                              rows["step"])]
+    rows["track_id"] = rows["dataset"] + "/" + rows["track"]
+    return rows
+
+
+# -- sections -----------------------------------------------------------------------------------
+def header(store: ResultsStore, runs: list[dict], rows: pd.DataFrame, units: list[dict]) -> dict:
+    configs = [json.loads(r["config"]) for r in runs]
+    durations: dict[str, float] = {}
+    for u in units:
+        if u.get("track_seconds"):
+            durations[f"{u['dataset']}/{u['track']}"] = float(u["track_seconds"])
+    datasets = []
+    for name, part in rows.groupby("dataset", sort=False):
+        tracks = sorted(set(part["track"]))
+        secs = [durations.get(f"{name}/{t}") for t in tracks]
+        known = [s for s in secs if s]
+        excerpts = sorted(set(part["excerpt"]))
+        datasets.append({
+            "name": name, "tracks": len(tracks),
+            "subsets": sorted({s for s in part["subset"] if s}),
+            "seconds_total": round(sum(known), 1) if known else None,
+            "seconds_min": round(min(known), 1) if known else None,
+            "seconds_max": round(max(known), 1) if known else None,
+            "excerpt_seconds": sorted({round(excerpt_seconds(e), 2) for e in excerpts}),
+        })
+    metrics = []
+    for name in dict.fromkeys(rows["metric"]):
+        info = METRICS[name] if name in METRICS else None
+        metrics.append({
+            "name": name, "label": metric_label(name),
+            "unit": info.unit if info else "",
+            "direction": ("higher is better" if info.higher_is_better else "lower is better")
+            if info else "",
+            "definition": info.description if info else "not installed here",
+            "per_track": ("median over BSS Eval frames" if info and info.scope == "bss_group"
+                          else "whole excerpt"),
+            "over_tracks": info.aggregate if info else "median",
+        })
+    return {
+        "runs": [{"run_id": r["run_id"], "status": r["status"], "command": r["command"] or "",
+                  "created": r["created"], "updated": r["updated"],
+                  "versions": json.loads(r["versions"]), "machine": json.loads(r["machine"])}
+                 for r in runs],
+        "store": str(store.path),
+        "datasets": datasets,
+        "excerpt": sorted({c.get("excerpt") for c in configs if c.get("excerpt") is not None}),
+        "win": sorted({c.get("win", 1.0) for c in configs}),
+        "gains": [c.get("gains") or {} for c in configs],
+        "bsseval": sorted({c.get("bsseval", "numpy") for c in configs}),
+        "metrics": metrics,
+    }
+
+
+def cost_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (separator, strategy): real-time factor (separation seconds over excerpt seconds, on
+    the units computed rather than read from the estimate cache) and peak memory."""
+    units = rows.drop_duplicates(["dataset", "subset", "track", "separator_hash",
+                                  "strategy_hash"]).copy()
+    units["audio_seconds"] = [excerpt_seconds(e) for e in units["excerpt"]]
+    out = []
+    for (sh, st), part in units.groupby(["separator_hash", "strategy_hash"]):
+        timed = part[part["sep_seconds"].notna()]
+        audio = timed["audio_seconds"].sum()
+        rtf = float(timed["sep_seconds"].sum() / audio) if audio > 0 else math.nan
+        peak = part["sep_peak_delta_mb"].max()
+        out.append({"separator_hash": sh, "strategy_hash": st, "rtf": rtf,
+                    "timed_units": int(len(timed)), "units": int(len(part)),
+                    "peak_mb": float(peak) if pd.notna(peak) else math.nan})
+    return pd.DataFrame(out)
+
+
+def leaderboard_blocks(rows: pd.DataFrame, configs: dict, cost: pd.DataFrame) -> dict:
+    metrics = [m for m in (*HEADLINE, *ON_DEMAND) if m in set(rows["metric"])]
+    metrics += sorted(set(rows["metric"]) - set(metrics))
+    columns = [(m, metric_label(m)) for m in metrics]
+    entries = leaderboard(rows.to_dict("records"), configs, columns)
+    costs = {(c["separator_hash"], c["strategy_hash"]): c for c in cost.to_dict("records")}
+    out: dict[str, list] = {"blind": [], "oracle": []}
+    for e in entries:
+        c = costs.get((e["separator_hash"], e["strategy_hash"]), {})
+        row = {"separator": e["separator"], "strategy": e["strategy"],
+               "step": e["step"] if e["multi_step"] else None, "target": e["target"],
+               "tracks": e["tracks"], "rtf": _finite(c.get("rtf"), 4),
+               "peak_mb": _finite(c.get("peak_mb"), 1)}
+        for _m, label in columns:
+            row[label] = _finite(e.get(label, math.nan))
+            row[label + " n"] = e.get(label + " n", 0)
+        out["oracle" if e["oracle"] else "blind"].append(row)
+    return {"columns": [{"metric": m, "label": lab, "on_demand": m in ON_DEMAND,
+                         "aggregate": METRICS[m].aggregate if m in METRICS else "median"}
+                        for m, lab in columns], **out}
+
+
+def points(rows: pd.DataFrame) -> list[dict]:
+    """One point per (variant, target, metric, track) for the headline metrics: distributions
+    and heatmaps draw these."""
+    part = rows[rows["metric"].isin(HEADLINE)]
+    return [{"v": v, "o": bool(o), "t": t, "m": metric_label(m), "k": k,
+             "y": _finite(y)}
+            for v, o, t, m, k, y in zip(part["variant"], part["oracle"], part["target"],
+                                        part["metric"], part["track_id"], part["value"])]
+
+
+def order_by_median(rows: pd.DataFrame) -> dict[str, list[str]]:
+    """Per target, variants sorted by their cSDR median over tracks (best first)."""
+    out = {}
+    sdr = rows[rows["metric"] == ("sdr" if "sdr" in set(rows["metric"]) else rows["metric"].iloc[0])]
+    for t, part in sdr.groupby("target"):
+        med = part.groupby("variant")["value"].median().sort_values(ascending=False,
+                                                                     na_position="last")
+        out[t] = list(med.index)
+    return out
+
+
+def heat_domain(rows: pd.DataFrame, metric: str = "sdr") -> dict[str, list[float]]:
+    """Per target, the 10th-90th percentile of the metric: the heatmap's colour range."""
+    out = {}
+    for t, part in rows[rows["metric"] == metric].groupby("target"):
+        v = part["value"].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size:
+            lo, hi = np.percentile(v, [10, 90])
+            out[t] = [round(float(lo), 2), round(float(hi) if hi > lo else float(lo) + 1, 2)]
+    return out
+
+
+def frames(rows: pd.DataFrame, metric: str = "sdr") -> dict[str, Any]:
+    """Per track and target, every variant's per-frame values, NaN and quiet frames marked."""
+    part = rows[(rows["metric"] == metric) & rows["detail"].notna()]
+    by_track: dict[str, dict[str, list]] = {}
+    hop = None
+    for track, target, variant, detail in zip(part["track_id"], part["target"], part["variant"],
+                                              part["detail"]):
+        d = json.loads(detail)
+        values = d.get("frame_values")
+        if values is None:
+            continue
+        hop = hop or d.get("hop_seconds")
+        by_track.setdefault(track, {}).setdefault(target, []).append(
+            {"v": variant, "y": [None if x is None else round(x, 2) for x in values],
+             "q": d.get("quiet_frame_index", [])})
+    return {"tracks": by_track, "hop": hop or 1.0, "metric": metric_label(metric)}
+
+
+def _pivot(rows: pd.DataFrame, metric: str, keys: list[str]) -> pd.DataFrame:
+    part = rows[rows["metric"] == metric]
+    return part.pivot_table(index=["track_id", "target"], columns=keys, values="value",
+                            aggfunc="first", dropna=False)
+
+
+def strategy_curves(rows: pd.DataFrame, variants: Variants,
+                    metrics: Sequence[str] = ("sdr", "usdr")) -> list[dict]:
+    """For every (separator, strategy with steps, target, metric): per step, the paired
+    difference to step 0 over tracks (median, bootstrap 95 % CI, Wilcoxon p), best step marked."""
+    out = []
+    pairs = pd.MultiIndex.from_arrays([rows["separator_hash"], rows["strategy_hash"]])
+    stepped = rows[pairs.isin(list(variants.multi_step))] if variants.multi_step else rows[:0]
+    for metric in metrics:
+        if metric not in set(stepped["metric"]):
+            continue
+        info = METRICS[metric] if metric in METRICS else None
+        higher = info.higher_is_better if info else True
+        part = stepped[stepped["metric"] == metric]
+        for (sh, st, target), g in part.groupby(["separator_hash", "strategy_hash", "target"]):
+            wide = g.pivot_table(index="track_id", columns="step", values="value",
+                                 aggfunc="first", dropna=False)
+            if 0 not in wide.columns:
+                continue
+            steps = []
+            for step in wide.columns:
+                r = compare_paired(wide[0].to_numpy(), wide[step].to_numpy(), higher)
+                steps.append({"step": int(step), "n": r.n, "median": _finite(r.median_diff),
+                              "lo": _finite(r.ci_low), "hi": _finite(r.ci_high),
+                              "p": _finite(r.p, 4), "value": _finite(r.median_b),
+                              "verdict": r.verdict})
+            # the best step: highest median difference; ties (and no gain at all) go to the
+            # earliest step, step 0 included
+            valid = [s for s in steps if s["median"] is not None]
+            best = max(valid, key=lambda s: (s["median"], -s["step"]))["step"] if valid else None
+            for s in steps:
+                s["best"] = s["step"] == best
+            out.append({"panel": f"{variants.pipeline(sh, st)} · {target}",
+                        "pipeline": variants.pipeline(sh, st), "target": target,
+                        "metric": metric_label(metric), "steps": steps, "best": best,
+                        "strategy": g["strategy"].iloc[0]})
+    return out
+
+
+def oracle_gain(rows: pd.DataFrame, variants: Variants, configs: dict) -> list[dict]:
+    """The seed paper's Fig. 2: per oracle-gain pipeline, median cSDR of every stem per gain."""
+    part = rows[(rows["strategy"] == "oracle-gain") & (rows["metric"] == "sdr")]
+    out = []
+    for (sh, st), g in part.groupby(["separator_hash", "strategy_hash"]):
+        config = configs.get(st, {})
+        gains, boosted = config.get("gains"), config.get("target")
+        med = g.groupby(["step", "target"])["value"].median()
+        for (step, target), v in med.items():
+            gain = gains[step] if gains and step < len(gains) else None
+            out.append({"pipeline": variants.pipeline(sh, st), "step": int(step),
+                        "gain": gain if gain is not None else int(step), "target": target,
+                        "boosted": target == boosted, "y": _finite(v)})
+    return out
+
+
+def wiener_pairs(rows: pd.DataFrame, variants: Variants) -> list[dict]:
+    """Wiener post-filter on/off as a paired difference, for separators run both ways."""
+    out: list = []
+    plain = rows[rows["strategy_hash"] == ""]
+    filt = rows[rows["strategy"] == "wiener"]
+    for (sh, st), g in filt.groupby(["separator_hash", "strategy_hash"]):
+        base = plain[plain["separator_hash"] == sh]
+        if base.empty:
+            continue
+        for metric in [m for m in HEADLINE if m in set(g["metric"])]:
+            info = METRICS[metric] if metric in METRICS else None
+            for target in _target_order(g["target"]):
+                a = base[(base["metric"] == metric) & (base["target"] == target)].set_index(
+                    "track_id")["value"]
+                b = g[(g["metric"] == metric) & (g["target"] == target)].set_index(
+                    "track_id")["value"]
+                common = a.index.intersection(b.index)
+                r = compare_paired(a[common].to_numpy(), b[common].to_numpy(),
+                                   info.higher_is_better if info else True)
+                out.append({"separator": variants.sep_labels[sh],
+                            "wiener": variants.strat_labels[st], "target": target,
+                            "metric": metric_label(metric), **{k: (_finite(v, 4) if isinstance(
+                                v, float) else v) for k, v in r.as_dict().items()}})
+    correct_rows(out)
+    return out
+
+
+def correct_rows(table: list[dict]) -> None:
+    """Fill ``p_holm`` over one table of comparisons."""
+    for r, p in zip(table, holm([math.nan if r["p"] is None else r["p"] for r in table])):
+        r["p_holm"] = _finite(p, 4)
+
+
+def quality_cost(rows: pd.DataFrame, cost: pd.DataFrame, variants: Variants) -> list[dict]:
+    """One point per separator pipeline: the mean over targets of its per-target aggregate
+    (cSDR, else uSDR) against its real-time factor (last step for strategies with steps)."""
+    metric = "sdr" if "sdr" in set(rows["metric"]) else ("usdr" if "usdr" in set(rows["metric"])
+                                                         else None)
+    if metric is None:
+        return []
+    how = METRICS[metric].aggregate if metric in METRICS else "median"
+    costs = {(c["separator_hash"], c["strategy_hash"]): c for c in cost.to_dict("records")}
+    out = []
+    part = rows[(rows["metric"] == metric) & (rows["target"] != "accompaniment")]
+    for (sh, st), g in part.groupby(["separator_hash", "strategy_hash"]):
+        g = g[g["step"] == g["step"].max()]
+        per_target = g.groupby("target")["value"].agg(how)
+        c = costs.get((sh, st), {})
+        rtf = c.get("rtf", math.nan)
+        if not per_target.notna().any() or not (rtf and math.isfinite(rtf) and rtf > 0):
+            continue
+        out.append({"pipeline": variants.pipeline(sh, st), "oracle": bool(g["oracle"].iloc[0]),
+                    "rtf": _finite(rtf, 5), "y": _finite(float(per_target.mean())),
+                    "metric": metric_label(metric), "targets": len(per_target)})
+    return out
+
+
+REFERENCE_TARGETS = ("vocals", "drums", "bass", "other", "average", "accompaniment")
+
+
+def published_reference(rows: pd.DataFrame) -> dict:
+    """The shipped MUSDB18 reference rows (cSDR, test set named in each row), and beside them
+    this run's cSDR per plain separator (median over its tracks; average over the four
+    MUSDB18 targets it has), labelled with the run's datasets."""
+    with resources.files(__package__).joinpath("data/musdb18-published.csv").open(
+            encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    plain = rows[(rows["metric"] == "sdr") & (rows["strategy_hash"] == "")]
+    run = []
+    for variant, g in plain.groupby("variant"):
+        med = g.groupby("target")["value"].median()
+        four = [med[t] for t in ("vocals", "drums", "bass", "other") if t in med]
+        entry = {"system": variant, "oracle": bool(g["oracle"].iloc[0])}
+        for t in REFERENCE_TARGETS:
+            v = float(np.mean(four)) if t == "average" and len(four) == 4 else med.get(t)
+            entry[t] = _finite(v, 2) if v is not None else None
+        run.append(entry)
+    return {"rows": table, "targets": list(REFERENCE_TARGETS), "run": run,
+            "run_datasets": sorted(set(rows["dataset"]))}
+
+
+def notices(runs: list[dict], rows: pd.DataFrame, units: list[dict]) -> dict:
+    run_notices: list[str] = []
+    for r in runs:
+        for n in json.loads(r.get("notices") or "[]"):
+            if n not in run_notices:
+                run_notices.append(n)
+    unit_notices: list[str] = []
+    conversions: dict[str, set] = {}
+    for u in units:
+        for n in json.loads(u["notices"]):
+            if n not in unit_notices:
+                unit_notices.append(n)
+        for c in json.loads(u["conversions"]):
+            conversions.setdefault(c, set()).add(u["separator"])
+    nan = rows[rows["value"].isna() | ~np.isfinite(rows["value"].fillna(0))]
+    nans = []
+    for (variant, target, metric, reason), g in nan.groupby(
+            ["variant", "target", "metric", nan["nan_reason"].fillna("no reason recorded")]):
+        nans.append({"variant": variant, "target": target, "metric": metric_label(metric),
+                     "reason": reason, "tracks": sorted(set(g["track_id"]))})
+    return {"run": run_notices, "tracks": unit_notices,
+            "conversions": [{"conversion": c, "separators": sorted(s)}
+                            for c, s in sorted(conversions.items())],
+            "nan": nans,
+            "warnings": [n for n in run_notices if n.startswith("warning")]}
+
+
+def build(store: ResultsStore, run_ids: Sequence[str] | None = None,
+          title: str | None = None) -> dict:
+    """Everything a report page shows, as JSON-able data."""
+    runs = select_runs(store, run_ids)
+    rows = load_rows(store, runs)
+    configs = store.configs([r["run_id"] for r in runs])
+    variants = Variants(rows, configs)
+    rows = _with_variant(rows, variants)
+    units = [u for r in runs for u in store.unit_records(r["run_id"])]
+    cost = cost_table(rows)
+    targets = _target_order(rows["target"])
+    return {
+        "title": title or f"demixbench run {', '.join(r['run_id'] for r in runs)}",
+        "header": header(store, runs, rows, units),
+        "targets": targets,
+        "leaderboard": leaderboard_blocks(rows, configs, cost),
+        "points": points(rows),
+        "metrics_shown": [metric_label(m) for m in HEADLINE if m in set(rows["metric"])],
+        "order": order_by_median(rows),
+        "heat_domain": heat_domain(rows),
+        "frames": frames(rows),
+        "strategies": strategy_curves(rows, variants),
+        "oracle_gain": oracle_gain(rows, variants, configs),
+        "wiener": wiener_pairs(rows, variants),
+        "quality_cost": quality_cost(rows, cost, variants),
+        "reference": published_reference(rows) if "sdr" in set(rows["metric"]) else None,
+        "notices": notices(runs, rows, units),
+        "variants": sorted(set(rows["variant"])),
+        "separators": sorted(set(rows["separator"])),
+        "oracle_variants": sorted(set(rows.loc[rows["oracle"], "variant"])),
+        "labels": METRIC_LABELS,
+    }
