@@ -172,6 +172,35 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .reports import sessions
+
+    if args.bench_command == "list":
+        files = sessions.saved_files(args.storage)
+        if not files:
+            print(f"no saved benchmark in {args.storage} (pytest --demix-autosave saves one)")
+            return 0
+        rows = []
+        for path in files:
+            doc = sessions.load(path)
+            commit = doc["commit_info"]
+            rows.append([path.parent.name, path.name, doc["datetime"],
+                         (commit["id"] or "-")[:10] + ("+dirty" if commit.get("dirty") else ""),
+                         str(len(doc["tests"]))])
+        print(text_table(["machine", "file", "saved", "commit", "tests"], rows, indent=""))
+        return 0
+    gates = [sessions.parse_gate(g) for g in args.fail or []]
+    a = sessions.find(args.a, args.storage)
+    b = sessions.find(args.b, args.storage)
+    result = sessions.compare_sessions(sessions.load(a), sessions.load(b))
+    print(f"before: {a}\nnow:    {b}")
+    print(sessions.format_comparison(result))
+    failed = sessions.gate_failures(result, gates)
+    for g, r in failed:
+        print("FAIL " + sessions.failure_message(g, r))
+    return 1 if failed else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .reports.report import write_report
 
@@ -469,6 +498,20 @@ def build_parser() -> argparse.ArgumentParser:
                          "difference drops by more than DB and its 95%% CI lies below zero")
     co.add_argument("-o", "--output", metavar="PATH.html", help="also write the comparison as HTML")
     co.set_defaults(func=cmd_compare)
+
+    be = sub.add_parser("bench", help="saved pytest benchmark sessions (pytest --demix-autosave)")
+    be_sub = be.add_subparsers(dest="bench_command", required=True)
+    bl = be_sub.add_parser("list", help="list saved sessions")
+    bc = be_sub.add_parser("compare", help="pair two saved sessions test by test")
+    bc.add_argument("a", metavar="A", help="the earlier session: path, number or name part")
+    bc.add_argument("b", metavar="B", help="the later session")
+    bc.add_argument("--fail", action="append", metavar="METRIC[:TARGET]:DB",
+                    help="exit 1 when a paired median drops by more than DB dB with its 95%% CI "
+                         "below zero (repeatable)")
+    for x in (bl, bc):
+        x.add_argument("--storage", default=".demixbench/benchmarks",
+                       help="folder of saved sessions (default: .demixbench/benchmarks)")
+    be.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("results", help="print the tidy result rows of a store")
     s.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)))

@@ -82,7 +82,7 @@ def test_separators_and_targets_in_leaderboard_and_plot_data(opened):
         got = page.evaluate(f"window.demixbench.views['dist/{t}/cSDR'].data('points')"
                             f".filter(d => d.t === '{t}' && d.m === 'cSDR').map(d => d.v)")
         assert {"mix", "irm1"} <= set(got)
-        assert len(got) == 3 * len(set(got))  # one point per track and separator
+        assert len(got) == 2 * len(set(got))  # one point per track and separator
 
 
 def test_hostile_track_names_are_text(opened):
@@ -116,9 +116,9 @@ def test_sorting_a_leaderboard_column(opened):
 
 def test_frame_view_switches_track_and_marks_nan_frames(opened):
     page, _ = opened
-    plain = next(o for o in page.locator("#frames-track option").all_inner_texts()
-                 if o.endswith("/plain song"))
-    page.select_option("#frames-track", plain)
+    quiet = next(o for o in page.locator("#frames-track option").all_inner_texts()
+                 if o.endswith("/" + HOSTILE_TRACKS[1]))
+    page.select_option("#frames-track", quiet)
     page.select_option("#frames-target", "vocals")
     page.wait_for_function("document.getElementById('frames-chart').dataset.rendered === '1'")
     summary = page.locator("#frames-summary").inner_text()
@@ -130,13 +130,13 @@ def test_frame_view_switches_track_and_marks_nan_frames(opened):
 def test_audio_players_have_playable_sources(opened):
     page, _ = opened
     tracks = page.locator("details.audio-track")
-    assert tracks.count() == 3
+    assert tracks.count() == 2
     for i in range(tracks.count()):
         if not tracks.nth(i).evaluate("d => d.open"):
             tracks.nth(i).locator("summary").click()
     audio = page.locator("details.audio-track audio")
     # per track: the mixture, 5 references, 5 targets of each of mix and irm1
-    assert audio.count() == 3 * (1 + 5 + 5 + 5)
+    assert audio.count() == 2 * (1 + 5 + 5 + 5)
     srcs = audio.evaluate_all("els => els.map(a => a.getAttribute('src').slice(0, 22))")
     assert set(srcs) == {"data:audio/ogg;base64,"}
     assert page.evaluate("document.createElement('audio').canPlayType('audio/ogg; codecs=vorbis')")
@@ -144,4 +144,4 @@ def test_audio_players_have_playable_sources(opened):
         "a => new Promise((ok, no) => { a.addEventListener('loadedmetadata', () => ok(a.duration));"
         " a.addEventListener('error', () => no('media error ' + a.error.code)); a.load(); })")
     assert duration == pytest.approx(2.0, abs=0.1)
-    assert page.locator("details.audio-track img.spec").count() == 3 * 5
+    assert page.locator("details.audio-track img.spec").count() == 2 * 5

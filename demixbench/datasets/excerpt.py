@@ -17,6 +17,8 @@ sample in the chosen window in ``Excerpt.silent_stems``.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -44,6 +46,16 @@ class Excerpt:
     @property
     def label(self) -> str:
         return f"{self.start / self.sample_rate:.2f}-{self.stop / self.sample_rate:.2f}s"
+
+
+_LABEL = re.compile(r"^(?P<start>[0-9.]+)-(?P<stop>[0-9.]+)s$")
+
+
+def excerpt_seconds(label: str) -> float:
+    """The length in seconds of an excerpt from its label (``"12.00-42.00s"``); NaN if the
+    label is not one."""
+    m = _LABEL.match(label or "")
+    return float(m["stop"]) - float(m["start"]) if m else math.nan
 
 
 def _active_frames(x: np.ndarray, frame: int, threshold_dbfs: float) -> np.ndarray:

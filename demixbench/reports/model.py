@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -23,6 +22,7 @@ import pandas as pd
 
 from .. import SUITE_STEMS
 from ..benchmarks.store import ResultsStore
+from ..datasets.excerpt import excerpt_seconds
 from ..errors import ReportError
 from ..metrics import METRICS
 from .leaderboard import METRIC_LABELS, leaderboard, metric_label, variant_labels
@@ -30,14 +30,6 @@ from .stats import compare_paired, holm
 
 HEADLINE = ("sdr", "usdr", "si_sdr")  # distributions and default leaderboard columns
 ON_DEMAND = ("sir", "sar", "isr")
-_EXCERPT = re.compile(r"^(?P<start>[0-9.]+)-(?P<stop>[0-9.]+)s$")
-
-
-def excerpt_seconds(label: str) -> float:
-    m = _EXCERPT.match(label or "")
-    return float(m["stop"]) - float(m["start"]) if m else math.nan
-
-
 def _target_order(targets) -> list[str]:
     order = {t: i for i, t in enumerate(SUITE_STEMS)}
     return sorted(set(targets), key=lambda t: (order.get(t, 99), t))
