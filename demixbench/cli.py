@@ -105,6 +105,7 @@ def _split(text: str | None) -> list[str] | None:
 def cmd_run(args: argparse.Namespace) -> int:
     from .benchmarks.runner import DEFAULT_METRICS, RunConfig, Runner
     from .benchmarks.store import ResultsStore
+    from .progress import RunProgress
     from .reports.leaderboard import format_leaderboard, leaderboard
 
     metrics = _split(args.metrics) or list(DEFAULT_METRICS)
@@ -124,13 +125,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     store_path = Path(args.store)
     cache_dir = None if args.no_cache else store_path.parent / "estimates"
-    progress = (lambda m: None) if args.quiet else _err
+    bar = RunProgress(quiet=args.quiet)
     with ResultsStore(store_path) as store:
-        runner = Runner(config, store, cache_dir=cache_dir, progress=progress)
+        runner = Runner(config, store, cache_dir=cache_dir, progress=bar.message, units=bar)
         for n in runner.notices:
             _err(f"notice: {n}")
         shown = set(runner.notices)
-        summary = runner.run(command=" ".join(args.argv))
+        try:
+            summary = runner.run(command=" ".join(args.argv))
+        finally:
+            bar.close()
         for n in summary.notices:
             if n not in shown:
                 _err(f"notice: {n}")
@@ -199,6 +203,55 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for g, r in failed:
         print("FAIL " + sessions.failure_message(g, r))
     return 1 if failed else 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .benchmarks.external import evaluate
+    from .benchmarks.store import ResultsStore
+    from .progress import RunProgress
+    from .reports.leaderboard import format_leaderboard, leaderboard
+
+    metrics = _split(args.metrics) or None
+    excerpt = _parse_excerpt(args.excerpt, metrics or ["sdr"], 1.0)
+    bar = RunProgress(quiet=args.quiet)
+    with ResultsStore(args.store) as store:
+        try:
+            summary = evaluate(args.estimates, args.references, args.name, store, metrics,
+                               excerpt, progress=bar.message, units=bar)
+        finally:
+            bar.close()
+        for n in summary.notices:
+            _err(f"notice: {n}")
+        rows = store.rows(summary.run_id)
+        configs = store.configs([summary.run_id])
+    print(format_leaderboard(leaderboard(rows, configs)))
+    print(f"\nrun {summary.run_id}: {args.name} scored on {summary.units_total} tracks "
+          f"({summary.units_done_before} already done)")
+    print(f"store: {args.store}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .benchmarks.store import ResultsStore
+    from .formats.museval_json import export_run
+
+    with ResultsStore(args.store, read_only=True) as store:
+        run_id = args.run or store.latest_run()
+        if run_id is None:
+            raise DemixbenchError(f"{args.store} holds no run yet")
+        files = export_run(store, run_id, args.out)
+    print(f"wrote {len(files)} museval JSON files of run {run_id} under {args.out}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .benchmarks.store import ResultsStore
+    from .formats.museval_json import import_folder
+
+    with ResultsStore(args.store) as store:
+        run_id, n = import_folder(store, args.folder, args.name)
+    print(f"imported {n} tracks of {args.name} as run {run_id} into {args.store}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -464,7 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--new-run", action="store_true",
                    help="start a new run even if this configuration was run under other library "
                         "or code versions (which a resume refuses)")
-    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.add_argument("--quiet", action="store_true",
+                   help="no progress (a bar on a terminal, one line per unit otherwise)")
     r.add_argument("--no-report", action="store_true",
                    help="do not write the HTML report of the run (reports/<run id>.html)")
     r.add_argument("--report", metavar="PATH.html", help="where to write the run's HTML report")
@@ -512,6 +566,32 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("--storage", default=".demixbench/benchmarks",
                        help="folder of saved sessions (default: .demixbench/benchmarks)")
     be.set_defaults(func=cmd_bench)
+
+    ev = sub.add_parser("evaluate", help="score a folder of estimates made by any tool")
+    ev.add_argument("estimates", help="folder: <track>/<target>.wav or <subset>/<track>/<target>.wav")
+    ev.add_argument("--references", required=True,
+                    help="the dataset holding the references, e.g. musdb:PATH or demo")
+    ev.add_argument("--name", required=True, help="the separator name the estimates get")
+    ev.add_argument("--metrics", help="comma-separated (default: all)")
+    ev.add_argument("--excerpt", type=float, default=0.0,
+                    help="seconds scored per track, cut as `run` cuts them (default 0: whole tracks)")
+    ev.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)))
+    ev.add_argument("--quiet", action="store_true", help="no progress")
+    ev.set_defaults(func=cmd_evaluate)
+
+    ex = sub.add_parser("export", help="write a run's BSS Eval frames in museval's JSON layout")
+    ex.add_argument("--format", choices=("museval",), required=True)
+    ex.add_argument("--out", required=True, help="folder: OUT/<separator>/<subset>/<track>.json")
+    ex.add_argument("--run", help="run id (default: the latest run)")
+    ex.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)))
+    ex.set_defaults(func=cmd_export)
+
+    im = sub.add_parser("import", help="store results made elsewhere (museval JSON folders)")
+    im.add_argument("format", choices=("museval",))
+    im.add_argument("folder", help="folder of <subset>/<track>.json files")
+    im.add_argument("--name", required=True, help="the separator name the results get")
+    im.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)))
+    im.set_defaults(func=cmd_import)
 
     s = sub.add_parser("results", help="print the tidy result rows of a store")
     s.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)))

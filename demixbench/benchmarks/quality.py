@@ -20,31 +20,11 @@ import numpy as np
 from ..datasets.excerpt import excerpt_seconds
 from ..errors import DemixbenchError
 from ..metrics import METRICS
-from ..separators import Separator, SeparatorRegistry, default_registry, stable_hash
+from ..separators import Separator, default_registry, stable_hash
+from ..separators.registry import with_instance
 from ..strategies import NO_STRATEGY, parse_strategy
 from .runner import DEFAULT_METRICS, RunConfig, Runner
 from .store import ResultsStore
-
-
-class _OneInstance(SeparatorRegistry):
-    """The installed separators plus one ready-made instance under its own name."""
-
-    def __init__(self, instance: Separator):
-        base = default_registry()
-        super().__init__([base.entry(n) for n in base.names() if n != instance.name])
-        self.instance = instance
-
-    def names(self) -> list[str]:
-        return sorted({*super().names(), self.instance.name})
-
-    def __contains__(self, name: object) -> bool:
-        return name == self.instance.name or super().__contains__(name)
-
-    def get(self, name: str) -> Any:
-        return type(self.instance) if name == self.instance.name else super().get(name)
-
-    def create(self, name: str, **params: Any) -> Separator:
-        return self.instance if name == self.instance.name else super().create(name, **params)
 
 
 @dataclass
@@ -144,7 +124,7 @@ def measure(separator: str | Separator, dataset: str = "demo",
         if params:
             raise DemixbenchError("params apply to a separator given by name; configure the "
                                   "instance yourself")
-        name, registry = separator.name, _OneInstance(separator)
+        name, registry = separator.name, with_instance(separator)
         if not name:
             raise DemixbenchError(f"{type(separator).__name__} has no name; set the class "
                                   "attribute name = '...'")

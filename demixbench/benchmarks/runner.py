@@ -15,6 +15,7 @@ refused by the store (``--new-run`` starts a run beside it).
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import hashlib
 import platform
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .. import __version__
 from ..datasets import Dataset, choose_excerpt, cut_and_mix, open_dataset
@@ -104,6 +106,16 @@ class RunSummary:
 
 
 Progress = Callable[[str], None]
+# (dataset, subset, track, (excerpt start, stop) in samples, track length in samples) of the
+# unit being run: external estimates read it to return the files of that track
+CURRENT_TRACK: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
+    "demixbench_current_track", default=None)
+
+
+class UnitProgress(Protocol):
+    def start(self, index: int, total: int, label: str) -> None: ...
+
+    def done(self) -> None: ...
 
 
 def _machine() -> dict:
@@ -140,12 +152,14 @@ class Runner:
     """Executes a :class:`RunConfig` against a :class:`ResultsStore`."""
 
     def __init__(self, config: RunConfig, store: ResultsStore, cache_dir: str | Path | None = None,
-                 registry: SeparatorRegistry | None = None, progress: Progress | None = None):
+                 registry: SeparatorRegistry | None = None, progress: Progress | None = None,
+                 units: UnitProgress | None = None, datasets: list[Dataset] | None = None):
         self.config = config
         self.store = store
         self.cache = EstimateCache(cache_dir) if cache_dir else None
         self.registry = registry or default_registry()
         self.progress = progress or (lambda msg: None)
+        self.units = units  # start(index, total, label) / done(): a progress bar, if any
         self.notices: list[str] = []
         self._excerpts: dict[tuple[str, str, str], tuple] = {}
         self._excerpt_bytes = 0
@@ -155,7 +169,9 @@ class Runner:
                                   f"{', '.join(METRICS)}")
         for spec in config.strategies:
             parse_strategy(spec)  # a malformed spec is an error whatever the separators
-        self.datasets: list[Dataset] = [open_dataset(spec) for spec in config.datasets]
+        # datasets already opened (and possibly restricted, as `evaluate` does) or opened here
+        self.datasets: list[Dataset] = (list(datasets) if datasets is not None
+                                        else [open_dataset(spec) for spec in config.datasets])
         self._check_track_names()
         self.variants: list[Variant] = self._plan()
         self._check_test_trained()
@@ -339,6 +355,7 @@ class Runner:
     def _execute(self, run_id: str, done: set[str], total: int) -> int:
         ran = 0
         k = 0
+        started = 0
         by_separator: dict[tuple[str, str], list[Variant]] = {}
         for v in self.variants:  # one model at a time: its variants run together
             by_separator.setdefault((v.name, v.config_hash), []).append(v)
@@ -361,10 +378,17 @@ class Runner:
                 loaded = self._excerpt(dataset, track)
                 strategy = strategies.get(variant.strategy_hash) if variant.strategy_spec else None
                 label = name + (f" {strategy.strategy_name}" if strategy else "")
-                self.progress(f"[{k_before + i + 1}/{total}] {label} on {dataset.name}/{track.name}")
+                where = f"{label} on {dataset.name}/{track.name}"
+                started += 1
+                if self.units is not None:  # resumed units count as done from the start
+                    self.units.start(min(total, len(done) + started), total, where)
+                else:
+                    self.progress(f"[{k_before + i + 1}/{total}] {where}")
                 if self._run_unit(run_id, self.unit_key(dataset, track, variant), dataset, track,
                                   sep, strategy, *loaded):
                     ran += 1
+                if self.units is not None:
+                    self.units.done()
                 del loaded
             del sep, strategies
             gc.collect()
@@ -429,10 +453,17 @@ class Runner:
 
     def _run_unit(self, run_id, unit_key, dataset, track, sep, strategy, excerpt, mixture, refs,
                   sr, notices, track_seconds) -> bool:
-        if strategy is None:
-            steps, sep_seconds, peak, cached, conversions = self._separate(sep, mixture, refs, sr)
-        else:
-            steps, sep_seconds, peak, cached, conversions = self._trace(strategy, mixture, refs, sr)
+        where = CURRENT_TRACK.set((dataset.name, track.subset, track.name,
+                                   (excerpt.start, excerpt.stop), int(round(track_seconds * sr))))
+        try:
+            if strategy is None:
+                steps, sep_seconds, peak, cached, conversions = self._separate(sep, mixture, refs,
+                                                                               sr)
+            else:
+                steps, sep_seconds, peak, cached, conversions = self._trace(strategy, mixture,
+                                                                            refs, sr)
+        finally:
+            CURRENT_TRACK.reset(where)
         base = {"run_id": run_id, "dataset": dataset.name, "track": track.name,
                 "subset": track.subset, "excerpt": excerpt.label, "separator": sep.name,
                 "separator_hash": sep.config_hash(),

@@ -123,8 +123,9 @@ def _quiet_frames(ref: np.ndarray, win: int, hop: int) -> list[int]:
 
 
 def _frame_values(v: np.ndarray) -> list[float | None]:
-    """Per-frame values for the store (reports draw them): 4 decimals, NaN as None."""
-    return [None if np.isnan(x) else round(float(x), 4) for x in v]
+    """Per-frame values for the store (reports draw them, museval JSON exports them): museval's
+    5 decimals, NaN as None."""
+    return [None if np.isnan(x) else round(float(x), 5) for x in v]
 
 
 def _infos(metrics: Sequence[str]) -> list[MetricInfo]:

@@ -68,3 +68,30 @@ class SeparatorRegistry(PluginRegistry):
 def default_registry() -> SeparatorRegistry:
     """The registry of installed separators (read once per process)."""
     return SeparatorRegistry()
+
+
+class _WithInstance(SeparatorRegistry):
+    """The installed separators plus one ready-made instance under its own name."""
+
+    def __init__(self, instance: Separator):
+        base = default_registry()
+        super().__init__([base.entry(n) for n in base.names() if n != instance.name])
+        self.instance = instance
+
+    def names(self) -> list[str]:
+        return sorted({*super().names(), self.instance.name})
+
+    def __contains__(self, name: object) -> bool:
+        return name == self.instance.name or super().__contains__(name)
+
+    def get(self, name: str) -> Any:
+        return type(self.instance) if name == self.instance.name else super().get(name)
+
+    def create(self, name: str, **params: Any) -> Separator:
+        return self.instance if name == self.instance.name else super().create(name, **params)
+
+
+def with_instance(instance: Separator) -> SeparatorRegistry:
+    """A registry whose ``instance.name`` is that ready-made instance (a separator built in a
+    test, or external estimates), beside every installed separator."""
+    return _WithInstance(instance)

@@ -1,0 +1,1 @@
+"""The field's file formats, in and out of the store (museval JSON so far)."""
