@@ -4,6 +4,7 @@ printed on one line (no traceback) and exit with status 2."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -103,6 +104,7 @@ def _split(text: str | None) -> list[str] | None:
 
 # -- commands ---------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
+    from .benchmarks.executors import DaskExecutor, parse_executor
     from .benchmarks.runner import DEFAULT_METRICS, RunConfig, Runner
     from .benchmarks.store import ResultsStore
     from .progress import RunProgress
@@ -126,8 +128,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     store_path = Path(args.store)
     cache_dir = None if args.no_cache else store_path.parent / "estimates"
     bar = RunProgress(quiet=args.quiet)
-    with ResultsStore(store_path) as store:
-        runner = Runner(config, store, cache_dir=cache_dir, progress=bar.message, units=bar)
+    kind, address = parse_executor(args.executor)
+    executor = (DaskExecutor(address, args.workers, args.threads_per_worker) if kind == "dask"
+                else None)
+    with ResultsStore(store_path) as store, (executor or contextlib.nullcontext()):
+        runner = Runner(config, store, cache_dir=cache_dir, progress=bar.message, units=bar,
+                        executor=executor)
         for n in runner.notices:
             _err(f"notice: {n}")
         shown = set(runner.notices)
@@ -145,6 +151,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nrun {summary.run_id} ({state}): {summary.units_run} of {summary.units_total} units "
           f"computed in {summary.seconds:.1f} s, {summary.units_done_before} already done")
     print(f"store: {store_path}  (demixbench results --store {store_path} --format table)")
+    if summary.failed:
+        _err(f"{len(summary.failed)} unit(s) failed (their messages are in the notices above); "
+             "the others are stored: run the same command again to retry only those")
     if not args.no_report:
         from .reports.report import write_report
 
@@ -155,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                  f"`demixbench report --store {store_path} --run {summary.run_id}`")
             return 2
         print(f"report: {path}")
-    return 0
+    return 1 if summary.failed else 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -519,6 +528,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "or code versions (which a resume refuses)")
     r.add_argument("--quiet", action="store_true",
                    help="no progress (a bar on a terminal, one line per unit otherwise)")
+    r.add_argument("--executor", default="local", metavar="local|dask|dask:ADDRESS",
+                   help="where units run: this process (default), a Dask cluster on this "
+                        "machine, or an existing Dask scheduler (pip install 'demixbench[dask]')")
+    r.add_argument("--workers", type=int, help="Dask worker processes (default: cores / threads)")
+    r.add_argument("--threads-per-worker", type=int, default=1,
+                   help="BLAS and torch threads of each Dask worker (default 1)")
     r.add_argument("--no-report", action="store_true",
                    help="do not write the HTML report of the run (reports/<run id>.html)")
     r.add_argument("--report", metavar="PATH.html", help="where to write the run's HTML report")

@@ -16,6 +16,21 @@ SR = 44100
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reports_outside_the_repository(tmp_path_factory):
+    """`demixbench run` writes its report under $DEMIXBENCH_REPORTS: keep the tests' reports
+    out of the working tree (subprocesses inherit the variable)."""
+    import os
+
+    old = os.environ.get("DEMIXBENCH_REPORTS")
+    os.environ["DEMIXBENCH_REPORTS"] = str(tmp_path_factory.mktemp("reports"))
+    yield
+    if old is None:
+        os.environ.pop("DEMIXBENCH_REPORTS", None)
+    else:
+        os.environ["DEMIXBENCH_REPORTS"] = old
+
+
 @pytest.fixture(scope="session")
 def short_track() -> dict[str, np.ndarray]:
     """A 3 s synthetic track (four stereo stems at 44.1 kHz)."""

@@ -190,7 +190,7 @@ def test_two_processes_on_one_store_keep_every_unit_once(tmp_path):
     store = tmp_path / "s.sqlite"
     cmd = [sys.executable, "-m", "demixbench.cli", "run", "--dataset", "synthetic:4",
            "--excerpt", "2", "--separators", "mix,irm1", "--metrics", "si_sdr,usdr",
-           "--store", str(store), "--quiet", "--no-cache"]
+           "--store", str(store), "--quiet", "--no-cache", "--no-report"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
@@ -271,7 +271,7 @@ def test_ctrl_c_is_one_line_and_the_same_command_resumes(tmp_path):
     store = tmp_path / "s.sqlite"
     cmd = [sys.executable, "-m", "demixbench.cli", "run", "--dataset", "synthetic:6", "--excerpt",
            "2", "--separators", "irm1,irm2", "--metrics", "si_sdr,usdr", "--store",
-           str(store), "--quiet", "--no-cache"]
+           str(store), "--quiet", "--no-cache", "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:

@@ -134,6 +134,9 @@ def test_audio_players_have_playable_sources(opened):
     for i in range(tracks.count()):
         if not tracks.nth(i).evaluate("d => d.open"):
             tracks.nth(i).locator("summary").click()
+    # the players are attached by the details' toggle event, which follows the click
+    page.wait_for_function("document.querySelectorAll('details.audio-track > template')"
+                           ".length === 0")
     audio = page.locator("details.audio-track audio")
     # per track: the mixture, 5 references, 5 targets of each of mix and irm1
     assert audio.count() == 2 * (1 + 5 + 5 + 5)

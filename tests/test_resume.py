@@ -11,7 +11,7 @@ import time
 import pytest
 
 ARGS = ["run", "--dataset", "synthetic:6", "--excerpt", "4", "--separators", "mix,irm1,irm2",
-        "--metrics", "si_sdr,usdr", "--no-cache"]
+        "--metrics", "si_sdr,usdr", "--no-cache", "--no-report"]
 UNITS = 18
 KEY = "dataset, track, excerpt, separator_hash, strategy_hash, step, target, metric"
 

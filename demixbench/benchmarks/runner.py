@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .. import __version__
 from ..datasets import Dataset, choose_excerpt, cut_and_mix, open_dataset
@@ -103,6 +103,7 @@ class RunSummary:
     units_run: int
     notices: list[str]
     seconds: float
+    failed: list[str] = field(default_factory=list)  # units that raised (distributed runs)
 
 
 Progress = Callable[[str], None]
@@ -148,21 +149,135 @@ def _versions() -> dict:
     return out
 
 
-class Runner:
+class UnitComputer:
+    """Computes units (load the excerpt, separate or read the cache, score): what a run does
+    per unit, in this process or in a worker of a distributed run."""
+
+    def __init__(self, config: RunConfig, cache_dir: str | Path | None = None,
+                 progress: Progress | None = None):
+        self.config = config
+        self.cache = EstimateCache(cache_dir) if cache_dir else None
+        self.cache_dir = cache_dir
+        self.progress = progress or (lambda msg: None)
+        self.notices: list[str] = []
+        self._excerpts: dict[tuple[str, str, str], tuple] = {}
+        self._excerpt_bytes = 0
+
+    def _excerpt(self, dataset: Dataset, track):
+        """A track's excerpt, kept in memory for the next separators while the excerpts kept
+        stay under ``EXCERPT_CACHE_BYTES`` (beyond, tracks are read again)."""
+        key = (dataset.name, track.subset, track.name)
+        if key in self._excerpts:
+            return self._excerpts[key]
+        loaded = self._load(dataset, track)
+        size = loaded[1].nbytes * (1 + len(loaded[2]))
+        if self._excerpt_bytes + size <= EXCERPT_CACHE_BYTES:
+            self._excerpts[key] = loaded
+            self._excerpt_bytes += size
+        return loaded
+
+    def _load(self, dataset: Dataset, track):
+        stems, sr = track.load()
+        n = next(iter(stems.values())).shape[-1]
+        if n < MIN_SAMPLES:
+            raise DemixbenchError(f"{dataset.name}/{track.name}: only {n} samples long ({n / sr:.4f} s);"
+                                  f" the suite needs at least {MIN_SAMPLES} samples to separate and "
+                                  "score a track: drop it or give a longer one")
+        excerpt = choose_excerpt(stems, sr, self.config.excerpt)
+        refs, mixture = cut_and_mix(stems, excerpt, self.config.gains)
+        notices = [f"{dataset.name}/{track.name}: {n}" for n in excerpt.notices]
+        notices += [f"{dataset.name}/{track.name}: {s} is silent in the excerpt {excerpt.label}; "
+                    "its metrics are NaN (silent reference)" for s in excerpt.silent_stems]
+        self.notices.extend(n for n in notices if n not in self.notices)
+        return excerpt, mixture, refs, sr, notices, n / sr
+
+    def _separate(self, sep: Separator, mixture, refs, sr):
+        """Plain separation through the estimate cache: ([(step, estimates, info, refs)], seconds,
+        peak memory delta, cached, conversions)."""
+        references = refs if sep.oracle else None
+        key = input_key(mixture, sr, references) if self.cache else ""
+        hit = self.cache.get(sep.config_hash(), key) if self.cache else None
+        if hit is not None and set(hit.estimates) == set(sep.sources):
+            return [(0, suite_stems(sep, hit.estimates), {}, refs)], None, None, True, hit.conversions
+        with measure() as m:
+            estimates, conversions = separate_adapted(sep, mixture, sr, references=references)
+        if self.cache and m.seconds >= self.config.cache_min_seconds:
+            self.cache.put(sep.config_hash(), key, estimates, conversions)
+        return ([(0, suite_stems(sep, estimates), {}, refs)], m.seconds, m.peak_delta_mb, False,
+                conversions)
+
+    def _trace(self, strategy: Strategy, mixture, refs, sr):
+        """A strategy's steps, each brought back to the input's rate and shape."""
+        with measure() as m:
+            mix, model_refs, work_sr, conversions = adapt_inputs(strategy, mixture, sr, refs)
+            steps = []
+            back: list[str] = []
+            for step in strategy.trace(mix, work_sr, model_refs if strategy.oracle else None):
+                estimates, back = restore_outputs(step.estimates, work_sr, sr, mixture.shape)
+                step_refs = refs
+                if step.references is not None:
+                    step_refs, _ = restore_outputs(step.references, work_sr, sr, mixture.shape)
+                steps.append((step.index, suite_stems(strategy, estimates), step.info, step_refs))
+        return steps, m.seconds, m.peak_delta_mb, False, conversions + back
+
+    def compute_unit(self, run_id, unit_key, dataset, track, sep, strategy, excerpt, mixture,
+                     refs, sr, notices, track_seconds) -> tuple[list[dict], UnitRecord]:
+        """Separate (or read the estimate cache) and score one unit: its rows and record,
+        nothing written (the caller writes, so a distributed run has one writer)."""
+        where = CURRENT_TRACK.set((dataset.name, track.subset, track.name,
+                                   (excerpt.start, excerpt.stop), int(round(track_seconds * sr))))
+        try:
+            if strategy is None:
+                steps, sep_seconds, peak, cached, conversions = self._separate(sep, mixture, refs,
+                                                                               sr)
+            else:
+                steps, sep_seconds, peak, cached, conversions = self._trace(strategy, mixture,
+                                                                            refs, sr)
+        finally:
+            CURRENT_TRACK.reset(where)
+        base = {"run_id": run_id, "dataset": dataset.name, "track": track.name,
+                "subset": track.subset, "excerpt": excerpt.label, "separator": sep.name,
+                "separator_hash": sep.config_hash(),
+                "oracle": int(strategy.oracle if strategy else sep.oracle),
+                "strategy": strategy.strategy_name if strategy else NO_STRATEGY,
+                "strategy_hash": strategy.strategy_hash() if strategy else "",
+                "sep_seconds": sep_seconds, "sep_peak_delta_mb": peak}
+        rows = []
+        t_metric = time.perf_counter()
+        token = HANDOVER_NOTICE.set(lambda msg: self.progress(f"  {msg}"))
+        try:
+            scored = [(index, score_track(step_refs, estimates, self.config.metrics, sr,
+                                          self.config.win, bsseval=self.config.bsseval), info)
+                      for index, estimates, info, step_refs in steps]
+        finally:
+            HANDOVER_NOTICE.reset(token)
+        for index, scores, info in scored:
+            rows.extend({**base, "step": index, "target": s.target, "metric": s.metric,
+                         "value": s.value, "nan_reason": s.nan_reason,
+                         "detail": {**s.detail, **info} or None} for s in scores)
+        metric_seconds = time.perf_counter() - t_metric
+        record = UnitRecord(unit_key, dataset.name, track.name, sep.name, sep_seconds, peak,
+                            metric_seconds, cached, conversions, notices, track.subset,
+                            track_seconds)
+        return rows, record
+
+
+class Runner(UnitComputer):
     """Executes a :class:`RunConfig` against a :class:`ResultsStore`."""
 
     def __init__(self, config: RunConfig, store: ResultsStore, cache_dir: str | Path | None = None,
                  registry: SeparatorRegistry | None = None, progress: Progress | None = None,
-                 units: UnitProgress | None = None, datasets: list[Dataset] | None = None):
-        self.config = config
+                 units: UnitProgress | None = None, datasets: list[Dataset] | None = None,
+                 executor: Any = None):
+        super().__init__(config, cache_dir, progress)
         self.store = store
-        self.cache = EstimateCache(cache_dir) if cache_dir else None
+        self.executor = executor  # None: units run here; a DaskExecutor: on its workers
+        self.failed_units: list[str] = []
+        if executor is not None and datasets is not None:
+            raise DemixbenchError("datasets opened in this process (evaluate) run on the local "
+                                  "executor only")
         self.registry = registry or default_registry()
-        self.progress = progress or (lambda msg: None)
         self.units = units  # start(index, total, label) / done(): a progress bar, if any
-        self.notices: list[str] = []
-        self._excerpts: dict[tuple[str, str, str], tuple] = {}
-        self._excerpt_bytes = 0
         unknown = [m for m in config.metrics if m not in METRICS]
         if unknown:
             raise DemixbenchError(f"unknown metric(s) {', '.join(unknown)}; choose from "
@@ -332,7 +447,9 @@ class Runner:
         crashed = self.store.mark_stale_runs()
         if run_id in crashed:
             self.progress(f"run {run_id} was left unfinished by a process that ended; resuming it")
-        resumed = self.store.begin_run(run_id, self.run_config(), _versions(), _machine(), command)
+        machine = {**_machine(), **(self.executor.machine() if self.executor else
+                                    {"executor": "local"})}
+        resumed = self.store.begin_run(run_id, self.run_config(), _versions(), machine, command)
         done = self.store.done_units(run_id)
         total = len(self.plan())
         if resumed:
@@ -340,8 +457,11 @@ class Runner:
         ran = 0
         status = "interrupted"
         try:
-            ran = self._execute(run_id, done, total)
-            status = "complete"
+            if self.executor is None:
+                ran = self._execute(run_id, done, total)
+            else:
+                ran = self._execute_on(self.executor, run_id, done, total)
+            status = "failed" if self.failed_units else "complete"
         except KeyboardInterrupt:
             raise
         except BaseException:
@@ -350,7 +470,7 @@ class Runner:
         finally:
             self.store.finish_run(run_id, status, self.notices)
         return RunSummary(run_id, self.store.path, resumed, total, len(done), ran, self.notices,
-                          time.perf_counter() - t0)
+                          time.perf_counter() - t0, list(self.failed_units))
 
     def _execute(self, run_id: str, done: set[str], total: int) -> int:
         ran = 0
@@ -394,100 +514,57 @@ class Runner:
             gc.collect()
         return ran
 
-    def _excerpt(self, dataset: Dataset, track):
-        """A track's excerpt, kept in memory for the next separators while the excerpts kept
-        stay under ``EXCERPT_CACHE_BYTES`` (beyond, tracks are read again)."""
-        key = (dataset.name, track.subset, track.name)
-        if key in self._excerpts:
-            return self._excerpts[key]
-        loaded = self._load(dataset, track)
-        size = loaded[1].nbytes * (1 + len(loaded[2]))
-        if self._excerpt_bytes + size <= EXCERPT_CACHE_BYTES:
-            self._excerpts[key] = loaded
-            self._excerpt_bytes += size
-        return loaded
+    def _execute_on(self, executor, run_id: str, done: set[str], total: int) -> int:
+        """Submit the missing units to ``executor`` and write each result as it comes back."""
+        from .executors import UnitTask
+        from .store import UnitRecord
 
-    def _load(self, dataset: Dataset, track):
-        stems, sr = track.load()
-        n = next(iter(stems.values())).shape[-1]
-        if n < MIN_SAMPLES:
-            raise DemixbenchError(f"{dataset.name}/{track.name}: only {n} samples long ({n / sr:.4f} s);"
-                                  f" the suite needs at least {MIN_SAMPLES} samples to separate and "
-                                  "score a track: drop it or give a longer one")
-        excerpt = choose_excerpt(stems, sr, self.config.excerpt)
-        refs, mixture = cut_and_mix(stems, excerpt, self.config.gains)
-        notices = [f"{dataset.name}/{track.name}: {n}" for n in excerpt.notices]
-        notices += [f"{dataset.name}/{track.name}: {s} is silent in the excerpt {excerpt.label}; "
-                    "its metrics are NaN (silent reference)" for s in excerpt.silent_stems]
-        self.notices.extend(n for n in notices if n not in self.notices)
-        return excerpt, mixture, refs, sr, notices, n / sr
+        config = asdict(self.config)
+        cache_dir = str(self.cache_dir) if self.cache is not None else None
+        instance = getattr(self.registry, "instance", None)
+        tasks = []
+        for v in self.variants:  # separator by separator: a worker reuses the model it built
+            spec = (instance if instance is not None and v.name == instance.name
+                    else (self.registry.get(v.name), v.params))
+            for d in self.datasets:
+                for t in d.tracks:
+                    key = self.unit_key(d, t, v)
+                    if key not in done:
+                        tasks.append(UnitTask(run_id, key, config, cache_dir, d.name, t.subset,
+                                              t.name, spec, v.config_hash, v.strategy_spec,
+                                              executor.threads))
+        count = {"ran": 0, "seen": 0}
 
-    def _separate(self, sep: Separator, mixture, refs, sr):
-        """Plain separation through the estimate cache: ([(step, estimates, info, refs)], seconds,
-        peak memory delta, cached, conversions)."""
-        references = refs if sep.oracle else None
-        key = input_key(mixture, sr, references) if self.cache else ""
-        hit = self.cache.get(sep.config_hash(), key) if self.cache else None
-        if hit is not None and set(hit.estimates) == set(sep.sources):
-            return [(0, suite_stems(sep, hit.estimates), {}, refs)], None, None, True, hit.conversions
-        with measure() as m:
-            estimates, conversions = separate_adapted(sep, mixture, sr, references=references)
-        if self.cache and m.seconds >= self.config.cache_min_seconds:
-            self.cache.put(sep.config_hash(), key, estimates, conversions)
-        return ([(0, suite_stems(sep, estimates), {}, refs)], m.seconds, m.peak_delta_mb, False,
-                conversions)
+        def label(task) -> str:
+            return (f"{task.unit_key.split('|')[2]} with "
+                    f"{task.separator[0].name if isinstance(task.separator, tuple) else task.separator.name}"
+                    + (f" {task.strategy.partition(':')[0]}" if task.strategy else ""))
 
-    def _trace(self, strategy: Strategy, mixture, refs, sr):
-        """A strategy's steps, each brought back to the input's rate and shape."""
-        with measure() as m:
-            mix, model_refs, work_sr, conversions = adapt_inputs(strategy, mixture, sr, refs)
-            steps = []
-            back: list[str] = []
-            for step in strategy.trace(mix, work_sr, model_refs if strategy.oracle else None):
-                estimates, back = restore_outputs(step.estimates, work_sr, sr, mixture.shape)
-                step_refs = refs
-                if step.references is not None:
-                    step_refs, _ = restore_outputs(step.references, work_sr, sr, mixture.shape)
-                steps.append((step.index, suite_stems(strategy, estimates), step.info, step_refs))
-        return steps, m.seconds, m.peak_delta_mb, False, conversions + back
-
-    def _run_unit(self, run_id, unit_key, dataset, track, sep, strategy, excerpt, mixture, refs,
-                  sr, notices, track_seconds) -> bool:
-        where = CURRENT_TRACK.set((dataset.name, track.subset, track.name,
-                                   (excerpt.start, excerpt.stop), int(round(track_seconds * sr))))
-        try:
-            if strategy is None:
-                steps, sep_seconds, peak, cached, conversions = self._separate(sep, mixture, refs,
-                                                                               sr)
+        def advance(task) -> None:
+            count["seen"] += 1
+            index = min(total, len(done) + count["seen"])
+            if self.units is not None:
+                self.units.start(index, total, label(task))
+                self.units.done()
             else:
-                steps, sep_seconds, peak, cached, conversions = self._trace(strategy, mixture,
-                                                                            refs, sr)
-        finally:
-            CURRENT_TRACK.reset(where)
-        base = {"run_id": run_id, "dataset": dataset.name, "track": track.name,
-                "subset": track.subset, "excerpt": excerpt.label, "separator": sep.name,
-                "separator_hash": sep.config_hash(),
-                "oracle": int(strategy.oracle if strategy else sep.oracle),
-                "strategy": strategy.strategy_name if strategy else NO_STRATEGY,
-                "strategy_hash": strategy.strategy_hash() if strategy else "",
-                "sep_seconds": sep_seconds, "sep_peak_delta_mb": peak}
-        rows = []
-        t_metric = time.perf_counter()
-        token = HANDOVER_NOTICE.set(lambda msg: self.progress(f"  {msg}"))
-        try:
-            scored = [(index, score_track(step_refs, estimates, self.config.metrics, sr,
-                                          self.config.win, bsseval=self.config.bsseval), info)
-                      for index, estimates, info, step_refs in steps]
-        finally:
-            HANDOVER_NOTICE.reset(token)
-        for index, scores, info in scored:
-            rows.extend({**base, "step": index, "target": s.target, "metric": s.metric,
-                         "value": s.value, "nan_reason": s.nan_reason,
-                         "detail": {**s.detail, **info} or None} for s in scores)
-        metric_seconds = time.perf_counter() - t_metric
-        record = UnitRecord(unit_key, dataset.name, track.name, sep.name, sep_seconds, peak,
-                            metric_seconds, cached, conversions, notices, track.subset,
-                            track_seconds)
+                self.progress(f"[{index}/{total}] {label(task)}")
+
+        def on_result(task, rows, record) -> None:
+            if self.store.write_unit(run_id, UnitRecord(**record), rows):
+                count["ran"] += 1
+            advance(task)
+
+        def on_error(task, exc) -> None:
+            self.failed_units.append(task.unit_key)
+            self.notices.append(f"unit {task.unit_key} failed: {type(exc).__name__}: {exc} "
+                                "(run the same command again to retry it)")
+            advance(task)
+
+        executor.run(tasks, on_result, on_error)
+        return count["ran"]
+
+    def _run_unit(self, run_id, unit_key, dataset, track, sep, strategy, *loaded) -> bool:
+        rows, record = self.compute_unit(run_id, unit_key, dataset, track, sep, strategy, *loaded)
         written = self.store.write_unit(run_id, record, rows)
         if not written:
             self.progress(f"  {unit_key}: already written by another process on this run; kept "

@@ -3,6 +3,7 @@ estimate cache and the dataset for ``--audio``)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,7 +59,7 @@ def make_report(store: ResultsStore, run_ids: Sequence[str] | None = None,
 def write_report(store_path: str | Path, out: str | Path | None, run_ids: Sequence[str] | None,
                  title: str | None = None, audio_options: dict | None = None) -> Path:
     """Make the report of ``run_ids`` (default: the latest run) and write it to ``out``
-    (default: ``reports/<run id>.html``)."""
+    (default: ``reports/<run id>.html``, or under ``$DEMIXBENCH_REPORTS``)."""
     with ResultsStore(store_path, read_only=True) as store:
         runs = model.select_runs(store, run_ids)
         ids = [r["run_id"] for r in runs]
@@ -68,5 +69,6 @@ def write_report(store_path: str | Path, out: str | Path | None, run_ids: Sequen
 
             audio = audio_section(store, ids, **audio_options)
         page = make_report(store, ids, title, audio)
-    target = Path(out) if out else Path("reports") / f"{'+'.join(ids)}.html"
+    folder = Path(os.environ.get("DEMIXBENCH_REPORTS") or "reports")
+    target = Path(out) if out else folder / f"{'+'.join(ids)}.html"
     return html.write(page, target)
