@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-ARGS = ["run", "--dataset", "synthetic:6", "--excerpt", "4", "--separators", "mix,irm1,irm2",
+ARGS = ["run", "--dataset", "synthetic:4", "--excerpt", "4", "--separators", "mix,irm1,irm2",
         "--metrics", "si_sdr,usdr", "--no-cache", "--no-report"]
-UNITS = 18
+UNITS = 12
 KEY = "dataset, track, excerpt, separator_hash, strategy_hash, step, target, metric"
 
 

@@ -24,7 +24,7 @@ from ..errors import ReportError
 from ..metrics import METRICS
 from .leaderboard import _flat, metric_label, text_table
 from .model import Variants, load_rows, select_runs
-from .stats import compare_paired, holm
+from .stats import compare_paired, holm, paired_cells
 
 KEY = ["subset", "track", "excerpt", "pipeline", "step", "target", "metric"]
 
@@ -188,10 +188,6 @@ def failures(comparison: Comparison, fail_on: Mapping[str, float]) -> list[dict]
             and r["median_diff"] < -fail_on[r["metric"]] and r["ci_high"] < 0]
 
 
-def _fmt(v: float, digits: int = 2) -> str:
-    return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
-
-
 def format_table(c: Comparison) -> str:
     lines = [f"A: run {c.a.run_id} ({c.a.store})", f"B: run {c.b.run_id} ({c.b.store})"]
     for name, changes in c.config_changes.items():
@@ -204,10 +200,8 @@ def format_table(c: Comparison) -> str:
         lines.append("only in B (not compared): " + ", ".join(c.only_b))
     headers = ["separator", "target", "metric", "median A", "median B", "Δ median", "95% CI", "p",
                "p Holm", "n", "verdict"]
-    rows = [[r["separator"], r["target"], r["metric_label"], _fmt(r["median_a"]),
-             _fmt(r["median_b"]), _fmt(r["median_diff"]),
-             f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]", _fmt(r["p"], 3), _fmt(r["p_holm"], 3),
-             str(r["n"]), r["verdict"]] for r in c.table]
+    rows = [[r["separator"], r["target"], r["metric_label"], *paired_cells(r), r["verdict"]]
+            for r in c.table]
     lines += ["", text_table(headers, rows, indent=""), "",
               "Δ median: median over tracks of B - A (> 0: B better); CI: bootstrap 95 % of that "
               "median; p: two-sided Wilcoxon signed-rank; p Holm: corrected over this table; "

@@ -30,7 +30,7 @@ from pathlib import Path
 from ..errors import DemixbenchError
 from ..metrics import METRICS
 from .leaderboard import metric_label, text_table
-from .stats import compare_paired, holm
+from .stats import compare_paired, fmt, holm, paired_cells
 
 FORMAT = 1
 DEFAULT_STORAGE = Path(".demixbench") / "benchmarks"
@@ -279,8 +279,7 @@ def failure_message(gate: Gate, r: dict) -> str:
 
 # -- text -------------------------------------------------------------------------------------------
 def _f(v, digits: int = 2) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else \
-        f"{v:.{digits}f}"
+    return fmt(v if v is None else float(v), digits)
 
 
 def format_session(tests: Sequence[dict]) -> str:
@@ -308,11 +307,7 @@ def format_comparison(c: SessionComparison) -> str:
     for r in c.rows:
         mark = {"better": "better", "worse": "WORSE"}.get(r["verdict"], "")
         rows.append([r["test"] + (f" @{r['step']}" if r["stepped"] else ""), r["target"],
-                     metric_label(r["metric"]), _f(r["median_a"]), _f(r["median_b"]),
-                     _f(r["median_diff"]) if not math.isfinite(r["median_diff"]) else
-                     f"{r['median_diff']:+.2f}",
-                     f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]", _f(r["p"], 3),
-                     _f(r["p_holm"], 3), str(r["n"]), mark])
+                     metric_label(r["metric"]), *paired_cells(r), mark])
     lines = [text_table(headers, rows, indent="")] if rows else ["no paired values"]
     for nodeid, what in c.changed.items():
         lines.append(f"changed: {nodeid}: {what}")

@@ -133,3 +133,18 @@ def correct(results: Sequence[Paired]) -> None:
     """Fill ``p_holm`` of every comparison of one table, in place."""
     for r, p in zip(results, holm([r.p for r in results])):
         r.p_holm = p
+
+
+def fmt(v: float | None, digits: int = 2) -> str:
+    """A number for a text table; ``n/a`` for None, NaN and infinities."""
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def paired_cells(r: dict) -> list[str]:
+    """Both medians, the signed median difference, its CI, p, Holm p and n of one comparison
+    (a :class:`Paired` as a dict), as text-table cells."""
+    diff = r["median_diff"]
+    return [fmt(r["median_a"]), fmt(r["median_b"]),
+            f"{diff:+.2f}" if diff is not None and math.isfinite(diff) else "n/a",
+            f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["p"], 3),
+            fmt(r.get("p_holm"), 3), str(r["n"])]
