@@ -433,8 +433,10 @@ def _check_outputs(source: Path, folder: Path, targets: list[Path], overwrite: b
         raise DemixbenchError(f"-o {folder}: {', '.join(existing)} already exist; pass "
                               "--overwrite to replace them, or choose another folder")
     stems = [t.stem for t in targets]
+    from .datasets.folder import STEM_EXTENSIONS
+
     clash = [f"{p.name}" for p in folder.glob("*") if p.stem in stems and p.suffix != ".wav"
-             and p.suffix in (".flac", ".ogg")]
+             and p.suffix.lower() in STEM_EXTENSIONS]
     if clash:
         raise DemixbenchError(f"-o {folder}: holds {', '.join(clash)}, stem files of another "
                               "format; estimates written beside them would make two files for "

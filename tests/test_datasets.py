@@ -125,6 +125,24 @@ def test_flac_stems(tmp_path, short_track):
     np.testing.assert_allclose(stems["drums"], short_track["drums"], atol=1e-4)  # 16-bit
 
 
+@pytest.mark.parametrize("ext", [".mp3", ".aiff", ".ogg"])
+def test_stems_in_any_format_libsndfile_reads(tmp_path, short_track, ext):
+    import soundfile as sf
+
+    if ext == ".mp3" and "MP3" not in sf.available_formats():
+        pytest.skip("this libsndfile has no MP3 support")
+    folder = tmp_path / "test" / "t"
+    folder.mkdir(parents=True)
+    for k in STEMS:
+        sf.write(str(folder / f"{k}{ext}"), short_track[k].T, SR)
+    track = open_dataset(f"musdb:{tmp_path}").tracks[0]
+    stems, sr = track.load()
+    assert track.subset == "test" and sr == SR
+    assert all(stems[k].shape == short_track[k].shape for k in STEMS)
+    if ext == ".aiff":  # 16-bit PCM
+        np.testing.assert_allclose(stems["bass"], short_track["bass"], atol=1e-4)
+
+
 def test_missing_path():
     with pytest.raises(DatasetError, match="does not exist; pass the folder that holds train/"):
         open_dataset("musdb:/no/such/musdb")

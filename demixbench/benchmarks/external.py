@@ -25,6 +25,7 @@ import numpy as np
 
 from ..audio import adapt_channels, load_audio, resample
 from ..datasets import Dataset, open_dataset
+from ..datasets.folder import STEM_EXTENSIONS
 from ..errors import DatasetError, DemixbenchError
 from ..separators import Separator, default_registry
 from ..separators.registry import with_instance
@@ -32,7 +33,6 @@ from ..weights import file_sha256
 from .runner import CURRENT_TRACK, RunConfig, Runner, RunSummary
 from .store import ResultsStore
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 SUBSETS = ("train", "test")
 TARGETS = ("vocals", "drums", "bass", "other", "accompaniment")
 
@@ -48,7 +48,7 @@ def find_estimates(folder: str | Path) -> dict[tuple[str, str], dict[str, Path]]
     def track_dir(d: Path, subset: str) -> None:
         files = {}
         for p in sorted(d.iterdir()):
-            if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES and p.stem in TARGETS:
+            if p.is_file() and p.suffix.lower() in STEM_EXTENSIONS and p.stem in TARGETS:
                 if p.stem in files:
                     raise DatasetError(f"{d}: two files for {p.stem} ({files[p.stem].name}, "
                                        f"{p.name}); keep one")

@@ -1,8 +1,9 @@
 """Readers for the MUSDB18-HQ folder layout and any folder laid out the same way.
 
-Layout: ``ROOT/{train,test}/<track>/{mixture,drums,bass,other,vocals}.{wav,flac}``, or, for a
-plain folder, ``ROOT/<track>/...`` directly. ``mixture`` is optional: the suite's protocol
-rebuilds the mixture as the sum of the stems.
+Layout: ``ROOT/{train,test}/<track>/{mixture,drums,bass,other,vocals}.<ext>``, or, for a
+plain folder, ``ROOT/<track>/...`` directly, ``<ext>`` any format libsndfile reads (wav, flac,
+ogg, mp3, aiff). ``mixture`` is optional: the suite's protocol rebuilds the mixture as the sum
+of the stems.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from ..audio import load_audio
 from ..errors import DatasetError
 from .base import Dataset, Stems, Track
 
-STEM_EXTENSIONS = (".wav", ".flac", ".ogg")
+STEM_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 SUBSETS = ("train", "test")
 
 
@@ -37,8 +38,8 @@ def _load_folder(folder: Path) -> tuple[Stems, int]:
     for stem in STEMS:
         path = _stem_file(folder, stem)
         if path is None:
-            raise DatasetError(f"{folder}: missing stem {stem!r} (expected {stem}.wav or "
-                               f"{stem}.flac beside the others)")
+            raise DatasetError(f"{folder}: missing stem {stem!r} (expected {stem}.wav, .flac, "
+                               ".ogg, .mp3 or .aiff beside the others)")
         stems[stem], rates[stem] = load_audio(path)
     if len(set(rates.values())) > 1:
         raise DatasetError(f"{folder}: stems have different sample rates {rates}; "
@@ -51,7 +52,8 @@ def track_from_folder(folder: Path, subset: str) -> Track:
     missing = [s for s in STEMS if _stem_file(folder, s) is None]
     if missing:
         raise DatasetError(f"{folder}: missing stem(s) {missing}; each track folder needs "
-                           f"{', '.join(s + '.wav' for s in STEMS)} (or .flac)")
+                           f"{', '.join(s + '.wav' for s in STEMS)} (or .flac, .ogg, .mp3, "
+                           ".aiff)")
     files = [_stem_file(folder, s) for s in STEMS]
     fingerprint = ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
     return Track(name=folder.name, subset=subset, loader=lambda: _load_folder(folder),
