@@ -24,7 +24,7 @@ from ..errors import ReportError
 from ..metrics import METRICS
 from .leaderboard import _flat, metric_label, text_table
 from .model import Variants, load_rows, select_runs
-from .stats import compare_paired, holm, paired_cells
+from .stats import compare_paired, fill_holm, paired_cells
 
 KEY = ["subset", "track", "excerpt", "pipeline", "step", "target", "metric"]
 
@@ -154,8 +154,7 @@ def compare(store_a: str | Path, run_a: str, store_b: str | Path | None, run_b: 
             if math.isfinite(d):
                 diffs.append({"row": f"{label} · {target}", "metric": metric_label(metric),
                               "track": track, "d": round(float(d), 3), "verdict": r.verdict})
-    for row, p in zip(table, holm([r["p"] for r in table])):
-        row["p_holm"] = p
+    fill_holm(table)
     if not table:
         raise ReportError(f"runs {a.run_id} and {b.run_id} share no (track, excerpt, separator, "
                           "target) to pair: compare runs of the same dataset and separators")

@@ -26,7 +26,7 @@ from ..datasets.excerpt import excerpt_seconds
 from ..errors import ReportError
 from ..metrics import METRICS
 from .leaderboard import METRIC_LABELS, leaderboard, metric_label, variant_labels
-from .stats import compare_paired, holm
+from .stats import compare_paired, fill_holm
 
 HEADLINE = ("sdr", "usdr", "si_sdr")  # distributions and default leaderboard columns
 ON_DEMAND = ("sir", "sar", "isr")
@@ -252,12 +252,6 @@ def frames(rows: pd.DataFrame, metric: str = "sdr") -> dict[str, Any]:
     return {"tracks": by_track, "hop": hop or 1.0, "metric": metric_label(metric)}
 
 
-def _pivot(rows: pd.DataFrame, metric: str, keys: list[str]) -> pd.DataFrame:
-    part = rows[rows["metric"] == metric]
-    return part.pivot_table(index=["track_id", "target"], columns=keys, values="value",
-                            aggfunc="first", dropna=False)
-
-
 def strategy_curves(rows: pd.DataFrame, variants: Variants,
                     metrics: Sequence[str] = ("sdr", "usdr")) -> list[dict]:
     """For every (separator, strategy with steps, target, metric): per step, the paired
@@ -335,14 +329,10 @@ def wiener_pairs(rows: pd.DataFrame, variants: Variants) -> list[dict]:
                             "wiener": variants.strat_labels[st], "target": target,
                             "metric": metric_label(metric), **{k: (_finite(v, 4) if isinstance(
                                 v, float) else v) for k, v in r.as_dict().items()}})
-    correct_rows(out)
+    fill_holm(out)
+    for r in out:
+        r["p_holm"] = _finite(r["p_holm"], 4)
     return out
-
-
-def correct_rows(table: list[dict]) -> None:
-    """Fill ``p_holm`` over one table of comparisons."""
-    for r, p in zip(table, holm([math.nan if r["p"] is None else r["p"] for r in table])):
-        r["p_holm"] = _finite(p, 4)
 
 
 def quality_cost(rows: pd.DataFrame, cost: pd.DataFrame, variants: Variants) -> list[dict]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from ..errors import DemixbenchError
 from ..metrics import METRICS
 from .leaderboard import metric_label, text_table
-from .stats import compare_paired, fmt, holm, paired_cells
+from .stats import compare_paired, fill_holm, fmt, paired_cells
 
 FORMAT = 1
 DEFAULT_STORAGE = Path(".demixbench") / "benchmarks"
@@ -239,8 +239,7 @@ def compare_sessions(before: Mapping, now: Mapping) -> SessionComparison:
             r = compare_paired([p[0] for p in pairs], [p[1] for p in pairs], higher)
             out.rows.append({"test": nodeid, "step": step, "target": target, "metric": metric,
                              "stepped": len({s for s, _, _ in groups}) > 1, **r.as_dict()})
-    for row, p in zip(out.rows, holm([r["p"] for r in out.rows])):
-        row["p_holm"] = p
+    fill_holm(out.rows)
     return out
 
 

@@ -129,10 +129,11 @@ def compare_paired(a: Sequence[float], b: Sequence[float], higher_is_better: boo
                   low, high, p, verdict=verdict(low, high, p))
 
 
-def correct(results: Sequence[Paired]) -> None:
-    """Fill ``p_holm`` of every comparison of one table, in place."""
-    for r, p in zip(results, holm([r.p for r in results])):
-        r.p_holm = p
+def fill_holm(table: Sequence[dict]) -> None:
+    """Fill ``p_holm`` of every comparison (a :class:`Paired` as a dict, ``p`` possibly None)
+    of one table, in place."""
+    for row, p in zip(table, holm([math.nan if r["p"] is None else r["p"] for r in table])):
+        row["p_holm"] = p
 
 
 def fmt(v: float | None, digits: int = 2) -> str:
