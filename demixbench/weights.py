@@ -18,6 +18,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import struct
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -294,9 +295,7 @@ def load_torch(path: Path, *, numpy_arrays: bool = False, demucs_classes: bool =
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Unsupported global:" not in str(exc):  # not a pickle at all (random bytes, HTML...)
-            raise WeightsError(f"{path}: not a torch checkpoint (its bytes are neither a torch zip "
-                               "archive nor a pickle); the file is corrupt or of another format: "
-                               "download or export it again") from None
+            raise _not_a_checkpoint(path) from None
         first = str(exc).split("Unsupported global:")[-1].split(" was not")[0].strip()
         raise WeightsError(f"{path}: refusing to unpickle {first} (weights are loaded with "
                            "weights_only=True); if you trust the file, convert it to a plain "
@@ -304,3 +303,13 @@ def load_torch(path: Path, *, numpy_arrays: bool = False, demucs_classes: bool =
     except (RuntimeError, OSError, EOFError) as exc:
         raise WeightsError(f"{path}: not a readable torch checkpoint ({str(exc).splitlines()[0]}); "
                            "download it again") from None
+    except (IndexError, KeyError, ValueError, TypeError, struct.error):
+        # bytes that happen to start like a pickle break torch's weights-only unpickler in
+        # its own code (an opcode on an empty stack, a memo index that does not exist, ...)
+        raise _not_a_checkpoint(path) from None
+
+
+def _not_a_checkpoint(path: Path) -> WeightsError:
+    return WeightsError(f"{path}: not a torch checkpoint (its bytes are neither a torch zip "
+                        "archive nor a pickle); the file is corrupt or of another format: "
+                        "download or export it again")

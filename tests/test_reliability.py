@@ -436,6 +436,12 @@ def test_too_short_and_unreadable_inputs_say_what_is_wrong(tmp_path, capsys):
                  str(tmp_path / "o3")]) == 2
     line = _err_line(capsys)
     assert "not a torch checkpoint" in line and "weights_only=False" not in line
+    # bytes that look like a pickle but put a memo entry from an empty stack: torch's own
+    # unpickler raises IndexError on them (random bytes sometimes do the same)
+    ckpt.write_bytes(b"\x80\x02q\x00.")
+    assert main(["separate", str(one), "-s", "convtasnet", "--weights", str(ckpt), "-o",
+                 str(tmp_path / "o4")]) == 2
+    assert "not a torch checkpoint" in _err_line(capsys)
 
 
 def test_separate_never_overwrites_unless_asked_nor_its_input(tmp_path, capsys, short_track):
