@@ -1,12 +1,14 @@
 """BSS Eval v4 (images mode, 512-tap time-invariant filters, framewise), as museval computes it.
 
-Two backends with one signature, the drop-in one of ``museval.evaluate``:
+Three backends with one signature, the drop-in one of ``museval.evaluate``:
 
 - ``"numpy"`` (default): this package's implementation, the same quantities without museval's
   repeated work, in four steps, one module each: :mod:`.correlations`, :mod:`.solve` (the
   projection filters), :mod:`.energies` (every frame's energies) and :mod:`.images` (the
   driver). Inputs whose Gram system is numerically singular (a reference with identical
   channels) have no unique filters; for them museval's values are reproduced by running museval;
+- ``"torch"`` (``"torch:cpu"``, ``"torch:cuda[:N]"``): the same algorithm on torch, for
+  workers with a GPU (:mod:`.torch_backend`);
 - ``"museval"``: museval's own ``metrics`` module, the reference implementation, loaded by file
   so that museval's package ``__init__`` (which imports musdb -> stempeg and needs an ffmpeg
   binary) is never executed.
@@ -100,7 +102,7 @@ def _pad_or_truncate(references: np.ndarray, estimates: np.ndarray) -> np.ndarra
     return estimates
 
 
-BACKENDS = ("numpy", "museval")
+BACKENDS = ("numpy", "museval", "torch")
 
 # told (one line) before a group is handed to museval's own solver, which can take minutes
 HANDOVER_NOTICE: contextvars.ContextVar[Callable[[str], None] | None] = contextvars.ContextVar(
@@ -124,8 +126,9 @@ def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100,
     (the projection is undefined); :func:`demixbench.metrics.score_track` applies the suite's
     silence policy before calling this.
     """
-    if backend not in BACKENDS:
-        raise MetricError(f"unknown BSS Eval backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if backend not in BACKENDS and not backend.startswith("torch:"):
+        raise MetricError(f"unknown BSS Eval backend {backend!r}; use one of "
+                          f"{', '.join(BACKENDS)} (torch:cpu, torch:cuda[:N] pick a device)")
     references = np.atleast_3d(np.asarray(references))
     estimates = np.atleast_3d(np.asarray(estimates))
     if references.ndim != 3 or estimates.ndim != 3:
@@ -134,6 +137,14 @@ def bss_eval_v4(references: np.ndarray, estimates: np.ndarray, win: int = 44100,
         raise MetricError(f"bss_eval_v4: references {references.shape} and estimates "
                           f"{estimates.shape} differ in sources or channels")
     estimates = _pad_or_truncate(references, estimates)
+    if backend.startswith("torch"):
+        from .torch_backend import bss_eval_images_v4_torch, torch_device
+
+        values = bss_eval_images_v4_torch(references, estimates, int(win), int(hop),
+                                          torch_device(backend))
+        if values is not None and not np.all(np.isnan(values)):
+            return values[0], values[1], values[2], values[3]
+        backend = "numpy"  # singular Gram system or every frame silent: the numpy path decides
     if backend == "numpy":
         from .images import bss_eval_images_v4
 
