@@ -3,7 +3,8 @@
 Layout: ``ROOT/{train,test}/<track>/{mixture,drums,bass,other,vocals}.<ext>``, or, for a
 plain folder, ``ROOT/<track>/...`` directly, ``<ext>`` any format libsndfile reads (wav, flac,
 ogg, mp3, aiff). ``mixture`` is optional: the suite's protocol rebuilds the mixture as the sum
-of the stems.
+of the stems. MUSDB18's (non-HQ) layout, ``ROOT/{train,test}/<track>.stem.mp4``, is read too
+(:mod:`.stem_files`, through ffmpeg).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .. import STEMS
 from ..audio import load_audio
 from ..errors import DatasetError
 from .base import Dataset, Stems, Track
+from .stem_files import is_stem_file, track_from_stem_file
 
 STEM_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 SUBSETS = ("train", "test")
@@ -61,8 +63,9 @@ def track_from_folder(folder: Path, subset: str) -> Track:
 
 
 def _tracks_in(root: Path, subset: str) -> list[Track]:
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return [track_from_folder(p, subset) for p in folders]
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    return [track_from_folder(p, subset) if p.is_dir() else track_from_stem_file(p, subset)
+            for p in entries if p.is_dir() or is_stem_file(p)]
 
 
 def _split_name(folder: Path) -> str:
@@ -81,8 +84,8 @@ def open_folder(path: str | Path, subset: str | None = None, name: str | None = 
     if not root.exists():
         raise DatasetError(f"dataset path {root} does not exist; pass the folder that holds "
                            "train/ and test/ (MUSDB18-HQ) or the track folders")
-    if not root.is_dir():
-        raise DatasetError(f"dataset path {root} is not a folder")
+    if not root.is_dir() and not is_stem_file(root):
+        raise DatasetError(f"dataset path {root} is not a folder (nor a .stem.mp4 file)")
     if subset is not None and subset not in SUBSETS:
         raise DatasetError(f"unknown subset {subset!r}; use one of {', '.join(SUBSETS)}")
     splits = [s for s in SUBSETS if (root / s).is_dir()]
@@ -91,6 +94,8 @@ def open_folder(path: str | Path, subset: str | None = None, name: str | None = 
         if subset and subset not in splits:
             raise DatasetError(f"{root} has no {subset}/ folder (found: {', '.join(splits)})")
         tracks = [t for s in chosen for t in _tracks_in(root / s, s)]
+    elif is_stem_file(root):
+        tracks = [track_from_stem_file(root, subset or _split_name(root.parent))]
     elif _is_track_folder(root):
         tracks = [track_from_folder(root, subset or _split_name(root.parent))]
     else:
@@ -99,5 +104,5 @@ def open_folder(path: str | Path, subset: str | None = None, name: str | None = 
         tracks = _tracks_in(root, _split_name(root))
     if not tracks:
         raise DatasetError(f"no tracks found under {root}; expected <track>/{{"
-                           f"{','.join(STEMS)}}}.wav folders")
+                           f"{','.join(STEMS)}}}.wav folders or <track>.stem.mp4 files")
     return Dataset(label, tuple(tracks), from_files=True)
