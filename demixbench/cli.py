@@ -276,7 +276,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from .benchmarks.store import ResultsStore, finite_json
+    from .benchmarks.store import ResultsStore
 
     path = Path(args.store)
     if not path.is_file():
@@ -292,14 +292,33 @@ def cmd_results(args: argparse.Namespace) -> int:
             "target", "metric", "value", "nan_reason"]
     tidy = [{**{c: r.get(c) for c in cols if c != "run"}, "run": r["run_id"]} for r in rows]
     tidy = [{c: t[c] for c in cols} for t in tidy]
-    out = sys.stdout
-    if args.format == "csv":
+    if args.format == "parquet":
+        from .formats.tidy_parquet import write_parquet
+
+        if not args.out:
+            raise DemixbenchError("--format parquet writes a file: give it with --out "
+                                  "results.parquet")
+        print(f"{len(tidy)} rows -> {write_parquet(tidy, cols, args.out)}")
+        return 0
+    out = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
+    try:
+        _write_results(tidy, cols, args.format, out)
+    finally:
+        if args.out:
+            out.close()
+    return 0
+
+
+def _write_results(tidy: list[dict], cols: list[str], fmt: str, out) -> None:
+    from .benchmarks.store import finite_json
+
+    if fmt == "csv":
         w = csv.DictWriter(out, fieldnames=cols, lineterminator="\n")
         w.writeheader()
         for t in tidy:
             w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v)
                         for k, v in t.items()})
-    elif args.format == "json":  # strict JSON: a non-finite value is null with its reason
+    elif fmt == "json":  # strict JSON: a non-finite value is null with its reason
         for t in tidy:
             v = t["value"]
             if isinstance(v, float) and math.isinf(v) and not t["nan_reason"]:
@@ -311,7 +330,6 @@ def cmd_results(args: argparse.Namespace) -> int:
         out.write("  ".join(c.ljust(widths[c]) for c in cols) + "\n")
         for t in tidy:
             out.write("  ".join(_fmt(t[c]).ljust(widths[c]) for c in cols) + "\n")
-    return 0
 
 
 def _fmt(v) -> str:
@@ -622,7 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("results", help="print the tidy result rows of a store")
     s.add_argument("--store", default=os.environ.get("DEMIXBENCH_STORE", str(DEFAULT_STORE)))
-    s.add_argument("--format", choices=("csv", "json", "table"), default="table")
+    s.add_argument("--format", choices=("csv", "json", "table", "parquet"), default="table",
+                   help="parquet needs pyarrow (pip install 'demixbench[parquet]') and --out")
+    s.add_argument("-o", "--out", metavar="PATH", help="write to PATH instead of the terminal")
     s.add_argument("--run", help="run id (default: the latest run)")
     s.add_argument("--all-runs", action="store_true", help="rows of every run")
     s.set_defaults(func=cmd_results)

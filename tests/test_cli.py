@@ -79,6 +79,30 @@ def test_results_formats(finished_store, capsys):
     assert out.splitlines()[0].split()[:4] == ["run", "dataset", "track", "excerpt"]
 
 
+def test_results_as_parquet_keep_types_and_values(finished_store, capsys, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    store = finished_store[0]
+    _, out, _ = _run(capsys, "results", "--store", str(store), "--format", "json")
+    expected = json.loads(out)
+    code, out, _ = _run(capsys, "results", "--store", str(store), "--format", "parquet",
+                        "--out", str(tmp_path / "r.parquet"))
+    assert code == 0 and out.strip().endswith("r.parquet") and out.startswith("120 rows")
+    table = pq.read_table(tmp_path / "r.parquet")
+    assert {str(table.schema.field(c).type) for c in ("value", "step", "oracle")} == {
+        "double", "int64", "bool"}
+    got = table.to_pylist()
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert (g["track"], g["separator"], g["target"], g["metric"], g["step"]) == (
+            e["track"], e["separator"], e["target"], e["metric"], e["step"])
+        if e["value"] is None:  # JSON's null is Parquet's NaN (the reason is in nan_reason)
+            assert np.isnan(g["value"]) and g["nan_reason"] == e["nan_reason"]
+        else:
+            assert g["value"] == e["value"]
+    line = _one_line_error(capsys, "results", "--store", str(store), "--format", "parquet")
+    assert "--format parquet writes a file: give it with --out" in line
+
+
 def test_list(capsys):
     code, out, _ = _run(capsys, "list")
     assert code == 0
