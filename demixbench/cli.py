@@ -411,6 +411,7 @@ def _cache_text() -> str:
 
 def cmd_separate(args: argparse.Namespace) -> int:
     from .audio import load_audio, write_audio
+    from .progress import RunProgress
     from .separators import default_registry, separate_adapted
 
     params = _parse_params(args.param).get(args.separator, {})
@@ -421,16 +422,37 @@ def cmd_separate(args: argparse.Namespace) -> int:
         raise DemixbenchError(f"{sep.name} is an oracle: it needs the reference stems, which a "
                               "single file does not have; use `demixbench run` on a dataset")
     out = Path(args.output)
-    targets = [out / f"{stem}.wav" for stem in sep.sources]
-    _check_outputs(Path(args.file), out, targets, args.overwrite)
-    audio, sr = load_audio(args.file)
-    estimates, conversions = separate_adapted(sep, audio, sr)
-    for c in conversions:
-        _err(f"note: {c}")
-    for stem, est in estimates.items():
-        path = write_audio(out / f"{stem}.wav", est, sr)
-        print(path)
+    files = [Path(f) for f in args.file]
+    # one file: its stems in OUT; several: OUT/<file name>/, the layout `evaluate` reads
+    folders = [out] if len(files) == 1 else [out / _track_name(f) for f in files]
+    if len(set(folders)) < len(folders):
+        raise DemixbenchError("two input files have the same name (without extension); their "
+                              "estimates would land in one folder: rename one")
+    for f, folder in zip(files, folders):
+        _check_outputs(f, folder, [folder / f"{stem}.wav" for stem in sep.sources],
+                       args.overwrite)
+    bar = RunProgress(quiet=args.quiet or len(files) == 1)
+    try:
+        for i, (f, folder) in enumerate(zip(files, folders), start=1):
+            bar.start(i, len(files), f"{sep.name} on {f.name}")
+            audio, sr = load_audio(f)
+            estimates, conversions = separate_adapted(sep, audio, sr)
+            for c in conversions:
+                bar.message(f"note: {f.name}: {c}")
+            for stem, est in estimates.items():
+                print(write_audio(folder / f"{stem}.wav", est, sr))
+            bar.done()
+    finally:
+        bar.close()
     return 0
+
+
+def _track_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".stem.mp4", path.suffix):
+        if suffix and name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def _check_outputs(source: Path, folder: Path, targets: list[Path], overwrite: bool) -> None:
@@ -463,6 +485,7 @@ def _check_outputs(source: Path, folder: Path, targets: list[Path], overwrite: b
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from .datasets import open_dataset
+    from .progress import RunProgress
     from .separators import default_registry
 
     params = _parse_params(args.param).get(args.separator, {})
@@ -476,7 +499,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise DemixbenchError(f"{args.separator}: bad parameters {params}: {exc}") from None
     tracks = [t for spec in args.dataset for t in open_dataset(spec)]
     _err(f"fitting {args.separator} on {len(tracks)} tracks from {', '.join(args.dataset)}")
-    sep.fit(tracks)
+    bar = RunProgress(quiet=args.quiet)
+    try:
+        import inspect
+
+        takes_progress = "progress" in inspect.signature(sep.fit).parameters  # plugins may not
+        sep.fit(tracks, **({"progress": bar} if takes_progress else {}))
+    finally:
+        bar.close()
     path = sep.save(args.out)
     print(f"{path} (content sha256 {sep.config()['params'].get('dictionaries_sha256')})")
     return 0
@@ -650,8 +680,9 @@ def build_parser() -> argparse.ArgumentParser:
     li = sub.add_parser("list", help="list separators and metrics")
     li.set_defaults(func=cmd_list)
 
-    se = sub.add_parser("separate", help="separate one audio file, one file per stem")
-    se.add_argument("file")
+    se = sub.add_parser("separate", help="separate audio files, one file per stem")
+    se.add_argument("file", nargs="+",
+                    help="audio file(s); with several, each file's stems go to OUTPUT/<name>/")
     se.add_argument("-s", "--separator", required=True)
     se.add_argument("-o", "--output", required=True)
     se.add_argument("--param", action="append", metavar="SEPARATOR.KEY=VALUE",
@@ -659,6 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--weights", metavar="PATH", help="weight file or folder for the separator")
     se.add_argument("--overwrite", action="store_true",
                     help="replace estimate files that already exist in the output folder")
+    se.add_argument("--quiet", action="store_true", help="no progress")
     se.set_defaults(func=cmd_separate)
 
     fi = sub.add_parser("fit", help="fit a learning separator (nmf_supervised) and save what it learned")
@@ -666,6 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--dataset", action="append", required=True,
                     help="training data, e.g. synthetic:8:train or musdb:PATH:train (repeatable)")
     fi.add_argument("--out", required=True, help="file to write (.npz)")
+    fi.add_argument("--quiet", action="store_true", help="no progress")
     fi.add_argument("--param", action="append", metavar="SEPARATOR.KEY=VALUE",
                     help="a constructor parameter, e.g. nmf_supervised.n_components=32")
     fi.set_defaults(func=cmd_fit)

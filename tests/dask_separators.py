@@ -56,3 +56,28 @@ class FailOnce(_Once):
         if self._first_time(mixture):
             raise RuntimeError("this unit breaks once")
         return self._estimates(mixture)
+
+
+class WantsGpu(Separator):
+    """Asks for a GPU worker and writes the name of the worker that ran it to ``log``."""
+
+    name = "wants_gpu"
+    sources = STEMS
+    sample_rate = None
+
+    def __init__(self, log: str):
+        self.log = log
+
+    def params(self):
+        return {"log": self.log}
+
+    @classmethod
+    def worker_resources(cls, params):
+        return {"GPU": 1}
+
+    def _separate(self, mixture, sample_rate, references):
+        from distributed import get_worker
+
+        with open(self.log, "a") as f:
+            f.write(f"{get_worker().name}\n")
+        return {s: mixture * np.float32(0.25) for s in self.sources}

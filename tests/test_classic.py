@@ -266,6 +266,10 @@ def test_cli_fit_then_run_with_param(tmp_path, capsys):
                  "--param", "nmf_supervised.n_components=2",
                  "--param", "nmf_supervised.iterations=10"]) == 0
     assert out.is_file()
+    progress = capsys.readouterr().err.splitlines()
+    assert progress[1:3] == ["[1/5] reading synthetic-train-000",
+                             "[2/5] learning the drums dictionary"]
+    assert progress[-1] == "[5/5] learning the vocals dictionary"
     store = tmp_path / "s.sqlite"
     assert main(["run", "--dataset", "synthetic:1", "--excerpt", "2", "--separators",
                  "nmf_supervised", "--metrics", "si_sdr", "--quiet", "--store", str(store),

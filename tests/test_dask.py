@@ -6,13 +6,17 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 
 pytest.importorskip("distributed", reason="dask.distributed is not installed")
 
-from dask_separators import FailOnce, KillOnce  # noqa: E402
+from dask_separators import FailOnce, KillOnce, WantsGpu  # noqa: E402
 
 from demixbench.benchmarks.executors import DaskExecutor  # noqa: E402
 from demixbench.benchmarks.runner import RunConfig, Runner  # noqa: E402
@@ -100,6 +104,35 @@ def test_a_killed_worker_is_replaced_and_a_failing_unit_is_recorded_then_retried
     assert again.resumed and again.units_run == 1 and not again.failed
 
 
+def test_units_asking_for_a_gpu_wait_for_a_gpu_worker(tmp_path):
+    from distributed import LocalCluster
+
+    log = tmp_path / "ran-on"
+    sep = WantsGpu(str(log))
+    config = RunConfig(datasets=["synthetic:2"], separators=["wants_gpu"], excerpt=3,
+                       metrics=["usdr"])
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster, \
+            ResultsStore(tmp_path / "r.sqlite") as s, \
+            DaskExecutor(cluster.scheduler_address) as ex:
+        with pytest.raises(DemixbenchError, match=r"wants_gpu asks for a worker with GPU=1 and no "
+                                                  r"worker of the cluster offers it"):
+            Runner(config, s, registry=with_instance(sep), executor=ex).run()
+        # the way a user adds a GPU worker to their cluster
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker",
+                                   cluster.scheduler_address, "--resources", "GPU=1", "--name",
+                                   "gpu-worker", "--nthreads", "1", "--no-dashboard"],
+                                  env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ex.client.wait_for_workers(2, timeout=60)
+            summary = Runner(config, s, registry=with_instance(sep), executor=ex).run()
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    assert summary.units_run == 2 and not summary.failed
+    assert log.read_text().split() == ["gpu-worker", "gpu-worker"]
+
+
 def test_executor_errors_are_one_line(tmp_path):
     code, _, err = cli(*ARGS, "--store", str(tmp_path / "r.sqlite"), "--executor", "slurm")
     assert code == 2 and "--executor slurm: use local, dask" in err
@@ -108,3 +141,38 @@ def test_executor_errors_are_one_line(tmp_path):
     with pytest.raises(DemixbenchError, match="no scheduler answers there"), DaskExecutor(
             "tcp://127.0.0.1:1", connect_timeout=2):
         pass
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_cluster_and_the_run_resumes(tmp_path):
+    import psutil
+
+    store = tmp_path / "s.sqlite"
+    cmd = [sys.executable, "-m", "demixbench.cli", "run", "--dataset", "synthetic:5", "--excerpt",
+           "2", "--separators", "irm1", "--metrics", "usdr", "--store", str(store),
+           "--quiet", "--no-cache", "--no-report"]
+    # its own process group, as a terminal's foreground job: Ctrl-C reaches every process in it
+    proc = subprocess.Popen([*cmd, "--executor", "dask", "--workers", "1"], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        with contextlib.suppress(sqlite3.Error), sqlite3.connect(store) as db:
+            if db.execute("SELECT COUNT(*) FROM units").fetchone()[0] >= 1:
+                break
+        time.sleep(0.02)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children  # the nanny and its worker
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == ("demixbench: interrupted; finished units are saved: "
+                                            "run the same command again to resume")
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive  # no worker left behind
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
+        stored = db.execute("SELECT COUNT(*) FROM units").fetchone()[0]
+    assert 1 <= stored < 5
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"(resumed): {5 - stored} of 5 units computed" in again.stdout

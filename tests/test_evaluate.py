@@ -29,13 +29,16 @@ def cli(*argv: str) -> tuple[int, str, str]:
 def separated(tmp_path_factory):
     """hpss_repet's estimates of the synthetic:2 mixtures, written by `demixbench separate`."""
     root = tmp_path_factory.mktemp("evaluate")
+    mixes = []
     for track in open_dataset("synthetic:2").tracks:
         stems, sr = track.load()
-        mix = write_audio(root / "mixtures" / f"{track.name}.wav",
-                          np.sum([stems[k] for k in STEMS], axis=0), sr)
-        code, _, err = cli("separate", str(mix), "-s", "hpss_repet", "-o",
-                           str(root / "estimates" / track.name))
-        assert code == 0, err
+        mixes.append(str(write_audio(root / "mixtures" / f"{track.name}.wav",
+                                     np.sum([stems[k] for k in STEMS], axis=0), sr)))
+    # several files: each file's stems in estimates/<file name>/, a progress line per file
+    code, _, err = cli("separate", *mixes, "-s", "hpss_repet", "-o", str(root / "estimates"))
+    assert code == 0, err
+    assert err.splitlines() == ["[1/2] hpss_repet on synthetic-test-000.wav",
+                                "[2/2] hpss_repet on synthetic-test-001.wav"]
     return root
 
 

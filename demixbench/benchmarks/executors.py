@@ -10,6 +10,10 @@ What demixbench adds:
   parameters, strategy spec, metrics): never audio. Workers load the excerpt, separate, score
   and return rows; the client is the only writer of the SQLite store (one transaction per unit,
   as a local run), so resuming works across executors;
+- a separator that asks for worker resources (:meth:`Separator.worker_resources`, e.g. a model
+  run with ``device=cuda`` asks for ``GPU=1``) is only given to workers that offer them
+  (``dask worker ADDRESS --resources GPU=1``; a local cluster on a machine with CUDA offers
+  ``GPU=1`` on each worker); a run asking for a resource no worker has stops before submitting;
 - a worker builds each separator once and reuses it for the units that follow (a run submits
   units separator by separator);
 - threads: Dask's nanny sets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` to 1 in workers and leaves
@@ -49,6 +53,7 @@ class UnitTask:
     separator_hash: str
     strategy: str | None
     threads: int
+    resources: tuple[tuple[str, float], ...] = ()  # worker resources the unit needs (GPU=1)
 
 
 _WORKER: dict[str, Any] = {"computers": {}, "datasets": {}, "separators": OrderedDict(),
@@ -130,6 +135,15 @@ def parse_executor(text: str | None) -> tuple[str, str | None]:
     return kind, address or None
 
 
+def _local_resources() -> dict[str, float] | None:
+    """``GPU=1`` on each local worker when this machine has CUDA (a torch installed)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return {"GPU": 1} if torch.cuda.is_available() else None
+
+
 class DaskExecutor:
     """Computes units on Dask workers; the caller writes what comes back."""
 
@@ -172,7 +186,8 @@ class DaskExecutor:
                                           "the address") from None
             else:
                 self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                            processes=True, dashboard_address=None)
+                                            processes=True, dashboard_address=None,
+                                            resources=_local_resources())
                 self.client = Client(self.cluster)
         finally:  # the nanny's thread settings leak into this process: put ours back
             for var, value in saved.items():
@@ -189,15 +204,33 @@ class DaskExecutor:
             self.cluster.close()
         self.client = self.cluster = None
 
+    def check_resources(self, tasks: list[UnitTask]) -> None:
+        """Refuse, before anything is submitted, units that ask for a resource no worker has
+        (Dask would hold them forever)."""
+        offered: dict[str, float] = {}
+        for worker in self.client.scheduler_info().get("workers", {}).values():
+            for name, amount in (worker.get("resources") or {}).items():
+                offered[name] = max(offered.get(name, 0), amount)
+        for task in tasks:
+            for name, amount in task.resources:
+                if offered.get(name, 0) < amount:
+                    sep = task.separator[0] if isinstance(task.separator, tuple) else task.separator
+                    raise DemixbenchError(
+                        f"{sep.name} asks for a worker with {name}={amount:g} and no worker of "
+                        f"the cluster offers it (offered: {offered or 'nothing'}); start such "
+                        f"workers (dask worker ADDRESS --resources {name}={amount:g}) or run it "
+                        f"without (e.g. --param {sep.name}.device=cpu)")
+
     def run(self, tasks: list[UnitTask], on_result, on_error) -> None:
         """Submit every task; call ``on_result(task, rows, record)`` or ``on_error(task, exc)``
         as each completes (in this process, in completion order)."""
         from distributed import as_completed
 
+        self.check_resources(tasks)
         futures = {}
         for task in tasks:
             f = self.client.submit(compute_task, task, key=f"unit-{task.run_id}-{hash(task.unit_key)}",
-                                   pure=False)
+                                   pure=False, resources=dict(task.resources) or None)
             futures[f] = task
         try:
             for f in as_completed(futures):

@@ -526,13 +526,15 @@ class Runner(UnitComputer):
         for v in self.variants:  # separator by separator: a worker reuses the model it built
             spec = (instance if instance is not None and v.name == instance.name
                     else (self.registry.get(v.name), v.params))
+            cls = type(spec) if not isinstance(spec, tuple) else spec[0]
+            resources = tuple(sorted(cls.worker_resources(v.params).items()))
             for d in self.datasets:
                 for t in d.tracks:
                     key = self.unit_key(d, t, v)
                     if key not in done:
                         tasks.append(UnitTask(run_id, key, config, cache_dir, d.name, t.subset,
                                               t.name, spec, v.config_hash, v.strategy_spec,
-                                              executor.threads))
+                                              executor.threads, resources))
         count = {"ran": 0, "seen": 0}
 
         def label(task) -> str:

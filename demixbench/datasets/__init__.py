@@ -25,6 +25,12 @@ __all__ = ["Dataset", "DatasetRegistry", "Excerpt", "Stems", "Track", "check_ste
            "open_folder", "synthetic_dataset", "write_dataset"]
 
 
+@lru_cache(maxsize=16)  # 8 s songs: 11 MB each; rendering one takes ~2 s
+def _synthesized(seed: int, seconds: float) -> dict:
+    """A rendered synthetic song, kept: runs, strategies and tests load the same songs again."""
+    return synthesize_track(seed, seconds)
+
+
 def synthetic_dataset(n_tracks: int = DEFAULT_SYNTHETIC_TRACKS, subset: str = "test",
                       seconds: float = DEFAULT_SYNTHETIC_SECONDS) -> Dataset:
     """``n_tracks`` deterministic synthetic songs; ``train`` and ``test`` use disjoint seeds."""
@@ -37,7 +43,7 @@ def synthetic_dataset(n_tracks: int = DEFAULT_SYNTHETIC_TRACKS, subset: str = "t
         seed = _SPLIT_SEED[subset] + i
 
         def load(seed=seed):
-            return synthesize_track(seed, seconds), SAMPLE_RATE
+            return {k: v.copy() for k, v in _synthesized(seed, seconds).items()}, SAMPLE_RATE
 
         tracks.append(Track(f"synthetic-{subset}-{i:03d}", subset, load, f"synthetic seed={seed}",
                             f"synthetic v{GENERATOR_VERSION} seed={seed} seconds={seconds}"))

@@ -94,6 +94,13 @@ class Separator(ABC):
         return {}
 
     @classmethod
+    def worker_resources(cls, params: dict[str, Any]) -> dict[str, float]:
+        """Dask worker resources one unit built with ``params`` needs, e.g. ``{"GPU": 1}`` so
+        that only a GPU worker (``dask worker ADDRESS --resources GPU=1``) takes it. None by
+        default."""
+        return {}
+
+    @classmethod
     def availability(cls) -> tuple[bool, str]:
         """Whether this separator can run on this machine, and if not, why and how to fix it."""
         return True, ""

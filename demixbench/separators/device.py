@@ -29,6 +29,11 @@ class OnDevice:
     device: str = "cpu"
     device_note: str | None = None
 
+    @classmethod
+    def worker_resources(cls, params: dict) -> dict[str, float]:
+        """A separator asked to run on CUDA takes a GPU worker's ``GPU`` resource."""
+        return {"GPU": 1} if str(params.get("device", "")).startswith("cuda") else {}
+
     def _set_device(self, requested: str) -> None:
         self.device, self.device_note = pick_device(requested)
 

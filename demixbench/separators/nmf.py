@@ -160,14 +160,20 @@ class NMFSupervised(Separator):
                 "iterations": self.iterations, "mask_power": self.mask_power, "seed": self.seed,
                 "dictionaries_sha256": self.dictionaries_sha256}
 
-    def fit(self, tracks, max_frames: int = 20000) -> NMFSupervised:
+    def fit(self, tracks, max_frames: int = 20000, progress=None) -> NMFSupervised:
         """Learn one ``n_components`` KL dictionary per source from ``tracks`` (their stems).
 
         Frames beyond ``max_frames`` per source are subsampled evenly (the fit is O(frames)).
+        ``progress`` (a :class:`demixbench.progress.RunProgress`) is told of each step: one per
+        track read, one per dictionary learned.
         """
+        tracks = list(tracks)
+        steps = len(tracks) + len(self.sources)
+        step = _Steps(progress, steps)
         mags: dict[str, list[np.ndarray]] = {s: [] for s in self.sources}
         names = []
         for track in tracks:
+            step(f"reading {track.name}")
             stems, sr = track.load()
             if sr != self.sample_rate:
                 raise SeparatorError(f"nmf_supervised: training track {track.name} is at {sr} Hz; "
@@ -188,7 +194,9 @@ class NMFSupervised(Separator):
                 raise SeparatorError(f"nmf_supervised: every training {s!r} stem is silent")
             if V.shape[1] > max_frames:
                 V = V[:, np.linspace(0, V.shape[1] - 1, max_frames).astype(int)]
+            step(f"learning the {s} dictionary")
             self.W[s], _ = nmf(V, self.n_components, iterations=self.iterations, seed=self.seed)
+        step.finish()
         self.fit_info = {"tracks": names, "n_components": self.n_components, "n_fft": self.n_fft,
                          "hop": self.hop, "iterations": self.iterations, "seed": self.seed}
         self.dictionaries_sha256 = _content_hash(self.W, self.sources)
@@ -247,3 +255,22 @@ class NMFSupervised(Separator):
         return {s: librosa.istft(X * (p / total)[None], hop_length=self.hop, n_fft=self.n_fft,
                                  length=n).astype(np.float32)
                 for s, p in zip(self.sources, parts)}
+
+
+class _Steps:
+    """Advances a progress display one step at a time (nothing without one)."""
+
+    def __init__(self, progress, total: int):
+        self.progress, self.total, self.index = progress, total, 0
+
+    def __call__(self, label: str) -> None:
+        if self.progress is None:
+            return
+        if self.index:
+            self.progress.done()
+        self.index += 1
+        self.progress.start(self.index, self.total, label)
+
+    def finish(self) -> None:
+        if self.progress is not None and self.index:
+            self.progress.done()
