@@ -512,6 +512,41 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .progress import TrainProgress
+    from .training.loop import Trainer, TrainOptions
+
+    config = {}
+    for item in args.config or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DemixbenchError(f"--config {item!r}: expected KEY=VALUE, e.g. channels=16")
+        config[key.strip()] = value.strip()
+    options = TrainOptions(
+        model=args.model, datasets=args.dataset, valid=args.valid or [], out=args.out,
+        steps=args.steps, minutes=args.minutes, batch=args.batch, segment=args.segment,
+        lr=args.lr, seed=args.seed, device=args.device, resume=args.resume, config=config,
+        epoch_steps=args.epoch_steps, valid_seconds=args.valid_seconds, half=args.half,
+        threads=args.threads)
+    trainer = Trainer(options, TrainProgress(quiet=args.quiet))
+    for note in trainer.notes:
+        _err(f"note: {note}")
+    params = sum(p.numel() for p in trainer.model.parameters())
+    _err(f"training {args.model} ({params / 1e6:.2f} M parameters) on {trainer.device}, "
+         f"{trainer.threads} threads, from step {trainer.step}")
+    result = trainer.run()
+    from .models.card import write_model_card
+
+    write_model_card(result["out"])
+    best = result["best"]
+    print(f"{result['out']}: best at step {best['step']} (validation uSDR "
+          f"{best['valid_usdr']:.2f} dB, SI-SDR {best['valid_si_sdr']:.2f} dB); stopped after "
+          f"{result['stopped'] if result['stopped'] else 'the budget'} at step {result['step']}, "
+          f"{result['minutes']:.1f} min; log {result['log']}, model card "
+          f"{Path(result['out']).with_suffix('.md')}")
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     from .weights import fetch, manifest
 
@@ -702,6 +737,33 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("--param", action="append", metavar="SEPARATOR.KEY=VALUE",
                     help="a constructor parameter, e.g. nmf_supervised.n_components=32")
     fi.set_defaults(func=cmd_fit)
+
+    tr = sub.add_parser("train", help="train unet, demucs_lite or convtasnet on a dataset")
+    tr.add_argument("model", help="unet | demucs_lite | convtasnet")
+    tr.add_argument("--dataset", action="append", required=True,
+                    help="training data, e.g. synthetic:8:train or folder:PATH (repeatable)")
+    tr.add_argument("--valid", action="append",
+                    help="validation data (repeatable; default: the last 15%% of every "
+                         "training track, never drawn for training)")
+    tr.add_argument("--out", required=True, help="best checkpoint (.pt); OUT.csv is the log, "
+                                                 "OUT.state the state --resume reads")
+    tr.add_argument("--steps", type=int, help="stop after N steps")
+    tr.add_argument("--minutes", type=float, help="stop after M minutes")
+    tr.add_argument("--batch", type=int, default=4)
+    tr.add_argument("--segment", type=float, default=3.0, help="seconds per training example")
+    tr.add_argument("--lr", type=float, default=3e-4)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] | mps")
+    tr.add_argument("--threads", type=int, help="torch threads (default: every core)")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT.state")
+    tr.add_argument("--config", action="append", metavar="KEY=VALUE",
+                    help="architecture setting, e.g. channels=16 (repeatable)")
+    tr.add_argument("--epoch-steps", type=int, default=100, help="steps between validations")
+    tr.add_argument("--valid-seconds", type=float, default=10.0,
+                    help="length of each validation excerpt")
+    tr.add_argument("--half", action="store_true", help="store the checkpoint in float16")
+    tr.add_argument("--quiet", action="store_true", help="no progress")
+    tr.set_defaults(func=cmd_train)
 
     fe = sub.add_parser("fetch", help="download a model's published weights into the cache "
                                        "(the only command that uses the network)")

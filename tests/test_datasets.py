@@ -222,3 +222,22 @@ def test_synthetic_stems_keep_bss_eval_well_conditioned():
     _, isr, sir, _ = bss_eval_v4(refs, 0.8 * refs)
     np.testing.assert_allclose(isr, 20 * np.log10(5), atol=0.05)
     assert np.all(sir > 40)
+
+
+def test_synthetic_songs_are_kept_on_disk_and_a_broken_copy_is_rendered_again(tmp_path,
+                                                                              monkeypatch):
+    from demixbench.datasets import _synthesized
+
+    monkeypatch.setenv("DEMIXBENCH_SYNTHETIC_CACHE", str(tmp_path))
+    _synthesized.cache_clear()
+    first = _synthesized(7, 1.0)
+    (folder,) = tmp_path.iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{k}.npy" for k in STEMS)
+    (folder / "bass.npy").write_bytes(b"not numpy")
+    _synthesized.cache_clear()
+    again = _synthesized(7, 1.0)
+    _synthesized.cache_clear()
+    assert np.load(folder / "bass.npy").shape == first["bass"].shape  # replaced on disk too
+    for k in STEMS:
+        np.testing.assert_array_equal(first[k], again[k])
+        np.testing.assert_array_equal(first[k], synthesize_track(seed=7, seconds=1.0)[k])

@@ -3,9 +3,15 @@ excerpt protocol, and :func:`open_dataset` that parses the CLI's ``--dataset`` s
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import shutil
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+
+import numpy as np
 
 from .. import STEMS
 from ..audio import write_audio
@@ -27,8 +33,43 @@ __all__ = ["Dataset", "DatasetRegistry", "Excerpt", "Stems", "Track", "check_ste
 
 @lru_cache(maxsize=16)  # 8 s songs: 11 MB each; rendering one takes ~2 s
 def _synthesized(seed: int, seconds: float) -> dict:
-    """A rendered synthetic song, kept: runs, strategies and tests load the same songs again."""
-    return synthesize_track(seed, seconds)
+    """A rendered synthetic song, kept in memory and on disk: runs, strategies, Dask workers and
+    separate processes load the same songs again. The disk copy (``.npy`` per stem, under
+    ``$XDG_CACHE_HOME/demixbench/synthetic``, or ``$DEMIXBENCH_SYNTHETIC_CACHE``; ``off``
+    disables it) is keyed by the generator's source code, so a changed generator renders anew."""
+    folder = _synthetic_cache() / f"{_generator_digest()}-{seed}-{seconds:g}"
+    try:
+        return {k: np.load(folder / f"{k}.npy") for k in STEMS}
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):  # a broken copy: replaced below
+        shutil.rmtree(folder, ignore_errors=True)
+    stems = synthesize_track(seed, seconds)
+    if _synthetic_cache() != Path(os.devnull):
+        with contextlib.suppress(OSError):  # a read-only or full disk: just not kept
+            tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+            tmp.mkdir(parents=True, exist_ok=True)
+            for k, v in stems.items():
+                np.save(tmp / f"{k}.npy", v)
+            tmp.rename(folder)  # whole or not at all; a concurrent writer's copy wins
+    return stems
+
+
+def _synthetic_cache() -> Path:
+    env = os.environ.get("DEMIXBENCH_SYNTHETIC_CACHE", "")
+    if env.lower() == "off":
+        return Path(os.devnull)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "demixbench" / "synthetic"
+
+
+@lru_cache(maxsize=1)
+def _generator_digest() -> str:
+    from . import synthetic
+
+    return hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:16]
 
 
 def synthetic_dataset(n_tracks: int = DEFAULT_SYNTHETIC_TRACKS, subset: str = "test",

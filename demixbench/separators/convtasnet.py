@@ -20,8 +20,10 @@ gLN, non-causal: 8,185 encoder frames, i.e. 81,870 samples (1.86 s) of receptive
 (:meth:`TasNetConfig.receptive_field`).
 
 Checkpoints: ``{"config": {...}, "state_dict": {...}}`` written by :func:`save_checkpoint`,
+or the generic format of ``demixbench train convtasnet`` (:mod:`demixbench.models.checkpoint`),
 read with ``torch.load(weights_only=True)``. No published music checkpoint exists for this
-exact module, so the separator needs ``--weights`` (one the user trained or converted).
+exact module: the separator loads ``--weights`` or, when the package ships one, the small
+configuration trained by this project.
 """
 
 from __future__ import annotations
@@ -169,6 +171,10 @@ def load_checkpoint(path: str | Path):
         raise MissingWeightsError(f"convtasnet: no checkpoint at {path}; give --weights a file "
                                   "written by demixbench.separators.convtasnet.save_checkpoint")
     pkg = load_torch(path)
+    if isinstance(pkg, dict) and pkg.get("format") == "demixbench-model-1":  # demixbench train
+        from ..models.checkpoint import load_model
+
+        return load_model(path, "convtasnet")[0]
     if not isinstance(pkg, dict) or pkg.get("format") != "demixbench-convtasnet-1":
         raise WeightsError(f"{path} is not a demixbench Conv-TasNet checkpoint (expected a dict "
                            "with format demixbench-convtasnet-1, config and state_dict)")
@@ -196,6 +202,10 @@ class ConvTasNetSeparator(OnDevice, Separator):
     def __init__(self, weights: str | None = None, segment: float | None = None,
                  overlap: float = 0.25, device: str = "cpu"):
         if weights is None:
+            from .learned import shipped_checkpoint
+
+            weights = shipped_checkpoint("convtasnet")
+        if weights is None:
             raise MissingWeightsError(
                 "convtasnet: no published checkpoint for this implementation; pass --weights "
                 "CHECKPOINT (one you trained, saved with demixbench.separators.convtasnet."
@@ -216,6 +226,10 @@ class ConvTasNetSeparator(OnDevice, Separator):
             _torch()
         except SeparatorError as exc:
             return False, str(exc)
+        from .learned import shipped_checkpoint
+
+        if shipped_checkpoint("convtasnet") is not None:
+            return True, ""
         return False, "needs --weights CHECKPOINT (no published weights for this implementation)"
 
     def params(self) -> dict[str, Any]:

@@ -126,7 +126,12 @@ def _release_memory() -> None:
 _MALLOC_TRIM = None
 
 def _workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    """Threads of the correlation pass: up to 4, never more than the cores or the thread budget
+    ``OMP_NUM_THREADS`` gives (a Dask worker sets it to its ``--threads-per-worker``, so that
+    workers sharing a machine do not oversubscribe its cores)."""
+    budget = os.environ.get("OMP_NUM_THREADS", "")
+    limit = int(budget) if budget.isdigit() and int(budget) > 0 else 4
+    return max(1, min(4, limit, os.cpu_count() or 1))
 
 def _correlation_job(references, estimates, lo: int, hi: int, owned: int, block: int,
                      nfft: int, lags: int, want_stats: bool):

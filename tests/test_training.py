@@ -1,0 +1,161 @@
+"""`demixbench train` and the trainable models: shapes, learning, checkpoints, determinism,
+resume, one-line errors, and a trained checkpoint run as a separator end to end."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from demixbench.cli import main  # noqa: E402
+from demixbench.errors import DemixbenchError  # noqa: E402
+from demixbench.models import architecture  # noqa: E402
+from demixbench.models.checkpoint import load_model, save_model  # noqa: E402
+from demixbench.models.demucs_lite import parameter_count  # noqa: E402
+from demixbench.training.loop import Trainer, TrainOptions, state_path  # noqa: E402
+from demixbench.training.loss import separation_loss  # noqa: E402
+from demixbench.weights import WeightsError  # noqa: E402
+
+# small enough for a test, the same code as the shipped sizes
+TINY = {"unet": {"channels": 4, "lstm_hidden": 16, "n_fft": 512, "hop": 128},
+        "demucs_lite": {"channels": 8, "depth": 3},
+        "convtasnet": {"N": 16, "L": 16, "B": 16, "H": 16, "X": 3, "R": 1}}
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def tiny(name: str):
+    torch.manual_seed(0)
+    arch = architecture(name)
+    return arch.build(arch.config(TINY[name]))
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_forward_shapes_and_a_few_steps_lower_the_loss(name):
+    model = tiny(name)
+    rng = np.random.default_rng(0)
+    t = np.arange(11025) / 44100
+    stems = np.stack([np.stack([np.sin(2 * np.pi * f * t)] * 2) for f in (110, 220, 440, 880)])
+    stems = torch.from_numpy((stems * rng.uniform(0.2, 0.5, (4, 1, 1)))[None].astype(np.float32))
+    mix = stems.sum(dim=1)
+    assert model(mix).shape == (1, 4, 2, 11025)
+    assert model(mix[..., :10001]).shape == (1, 4, 2, 10001)  # any length
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(12):
+        loss = separation_loss(model(mix), stems, model.sources)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_default_sizes_fit_a_cpu_and_the_package():
+    assert 2.5e6 < parameter_count() < 3.0e6  # the report's ~2.8 M
+    for name in TINY:
+        model = architecture(name).build(architecture(name).config())
+        assert 2 * sum(p.numel() for p in model.parameters()) < 8e6  # float16 under 8 MB
+
+
+def test_checkpoint_round_trip_in_float32_and_float16(tmp_path):
+    model = tiny("demucs_lite").eval()
+    x = torch.randn(1, 2, 4000)
+    save_model(model, "demucs_lite", tmp_path / "m.pt", {"steps": 3})
+    again, pkg = load_model(tmp_path / "m.pt", "demucs_lite")
+    assert pkg["training"] == {"steps": 3}
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+        save_model(model, "demucs_lite", tmp_path / "h.pt", half=True)
+        half, _ = load_model(tmp_path / "h.pt")
+        assert torch.allclose(model(x), half(x), atol=1e-2)
+
+
+def test_corrupt_or_mismatched_checkpoints_are_one_line_errors(tmp_path):
+    from demixbench.separators.learned import DemucsLiteSeparator, UNetSeparator
+
+    save_model(tiny("demucs_lite"), "demucs_lite", tmp_path / "d.pt")
+    with pytest.raises(WeightsError, match=r"d\.pt holds a demucs_lite model, not unet"):
+        UNetSeparator(weights=str(tmp_path / "d.pt"))
+    (tmp_path / "bad.pt").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(WeightsError, match=r"bad\.pt: not a torch checkpoint"):
+        DemucsLiteSeparator(weights=str(tmp_path / "bad.pt"))
+    pkg = torch.load(tmp_path / "d.pt", weights_only=True)
+    pkg["config"]["channels"] = 12  # weights of another width
+    torch.save(pkg, tmp_path / "w.pt")
+    with pytest.raises(WeightsError, match=r"w\.pt: config and weights do not fit"):
+        DemucsLiteSeparator(weights=str(tmp_path / "w.pt"))
+
+
+def _options(tmp_path, name="run", **kw):
+    base = dict(model="demucs_lite", datasets=["synthetic:2:train"], out=str(tmp_path / f"{name}.pt"),
+                steps=4, batch=2, segment=0.5, epoch_steps=2, valid_seconds=1.0,
+                config=TINY["demucs_lite"], threads=1, device="cpu")
+    return TrainOptions(**{**base, **kw})
+
+
+def _weights(path):
+    return torch.load(state_path(path), weights_only=True)["model_state"]
+
+
+def test_same_seed_same_weights_and_resume_continues_exactly(tmp_path):
+    whole = Trainer(_options(tmp_path, "whole")).run()
+    assert whole["step"] == 4 and whole["stopped"] == "4 steps"
+    Trainer(_options(tmp_path, "again")).run()
+    for k, v in _weights(tmp_path / "whole.pt").items():
+        assert torch.equal(v, _weights(tmp_path / "again.pt")[k]), k
+    # interrupted after its first validation, then resumed: the same weights as in one go
+    Trainer(_options(tmp_path, "parts", steps=2)).run()
+    resumed = Trainer(_options(tmp_path, "parts", resume=True))
+    assert resumed.step == 2
+    resumed.run()
+    for k, v in _weights(tmp_path / "whole.pt").items():
+        assert torch.equal(v, _weights(tmp_path / "parts.pt")[k]), k
+    log = (tmp_path / "parts.csv").read_text().splitlines()
+    assert log[0].startswith("step,epoch,minutes,lr,train_loss") and len(log) == 3
+    with pytest.raises(DemixbenchError, match=r"parts\.pt\.state exists .* pass --resume"):
+        Trainer(_options(tmp_path, "parts"))
+    with pytest.raises(DemixbenchError, match=r"trains demucs_lite with .* use the same model"):
+        Trainer(_options(tmp_path, "parts", resume=True, config={**TINY["demucs_lite"],
+                                                                  "channels": 6}))
+
+
+def test_train_then_run_the_checkpoint_end_to_end(tmp_path):
+    out = tmp_path / "x.pt"
+    code, stdout, err = cli("train", "unet", "--dataset", "synthetic:2:train", "--steps", "5",
+                            "--out", str(out), "--segment", "1", "--batch", "2",
+                            "--valid-seconds", "1", *[a for k, v in TINY["unet"].items()
+                                                      for a in ("--config", f"{k}={v}")])
+    assert code == 0, err
+    assert "best at step 5" in stdout and out.is_file()
+    assert "step 5: train loss" in err
+    pkg = torch.load(out, weights_only=True)
+    assert pkg["training"]["steps"] == 5 and pkg["training"]["seed"] == 0
+    assert pkg["training"]["data"]["train"][0]["dataset"] == "synthetic:2:train"
+    store = tmp_path / "s.sqlite"
+    code, stdout, err = cli("run", "--dataset", "synthetic:1", "--excerpt", "2", "--separators",
+                            "unet", "--weights", str(out), "--metrics", "usdr", "--store",
+                            str(store), "--quiet", "--no-report")
+    assert code == 0, err
+    assert "unet" in stdout and "1 of 1 units computed" in stdout
+
+
+def test_train_errors_are_one_line(tmp_path):
+    code, _, err = cli("train", "wavenet", "--dataset", "synthetic:1:train", "--steps", "1",
+                       "--out", str(tmp_path / "x.pt"))
+    assert code == 2 and "no trainable model 'wavenet'; choose one of unet" in err
+    code, _, err = cli("train", "unet", "--dataset", "synthetic:1:train", "--out",
+                       str(tmp_path / "x.pt"))
+    assert code == 2 and "give a budget: --steps N or --minutes M" in err
+    code, _, err = cli("train", "unet", "--dataset", "synthetic:1:train", "--steps", "1",
+                       "--config", "width=3", "--out", str(tmp_path / "x.pt"))
+    assert code == 2 and "unet: no configuration key 'width'" in err
