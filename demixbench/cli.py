@@ -116,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         separators=_split(args.separators),
         metrics=metrics,
         excerpt=_parse_excerpt(args.excerpt, metrics, 1.0),
+        excerpts_per_track=args.excerpts_per_track,
         new_run=args.new_run,
         gains=_parse_gains(args.gains),
         bsseval=args.bsseval,
@@ -590,6 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--metrics", help="comma-separated: sdr,isr,sir,sar,si_sdr,usdr (default: all)")
     r.add_argument("--excerpt", type=float, default=30.0,
                    help="excerpt length in seconds where all stems are active (0 = whole track)")
+    r.add_argument("--excerpts-per-track", type=int, default=1, metavar="K",
+                   help="cut each track into K non-overlapping excerpts (each chosen by the "
+                        "excerpt protocol among the windows left), scored as tracks '<name> #i', "
+                        "so statistics pair over excerpts")
     r.add_argument("--gains", help="per-stem gains in the rebuilt mixture, e.g. vocals=2")
     r.add_argument("--strategy", action="append",
                    help="wrap every separator in a strategy, e.g. progressive:target=vocals,"

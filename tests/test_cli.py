@@ -221,3 +221,24 @@ def test_bsseval_backends_give_the_same_rows(tmp_path, capsys):
     assert values["numpy"].keys() == values["museval"].keys() and len(values["numpy"]) == 20
     for key, v in values["numpy"].items():
         assert v == pytest.approx(values["museval"][key], abs=0.01), key
+
+
+def test_excerpts_per_track_are_scored_as_tracks(tmp_path, capsys):
+    store = tmp_path / "k.sqlite"
+    code, out, err = _run(capsys, "run", "--dataset", "synthetic:1", "--excerpt", "2",
+                          "--excerpts-per-track", "3", "--separators", "mix", "--metrics",
+                          "usdr", "--store", str(store), "--quiet", "--no-report")
+    assert code == 0, err
+    from demixbench.benchmarks.store import ResultsStore
+
+    with ResultsStore(store) as s:
+        rows = s.rows()
+    assert {r["track"] for r in rows} == {f"synthetic-test-000 #{i}" for i in (1, 2, 3)}
+    assert len({r["value"] for r in rows if r["target"] == "vocals"}) == 3  # three excerpts
+    line = _one_line_error(capsys, "run", "--dataset", "synthetic:1", "--excerpt", "3",
+                           "--excerpts-per-track", "3", "--separators", "mix", "--store",
+                           str(tmp_path / "x.sqlite"), "--quiet", "--no-report")
+    assert "3 excerpts of 3 s do not fit in it; lower --excerpts-per-track" in line
+    line = _one_line_error(capsys, "run", "--dataset", "synthetic:1", "--excerpt", "0",
+                           "--excerpts-per-track", "2", "--store", str(tmp_path / "y.sqlite"))
+    assert "--excerpts-per-track needs an excerpt length" in line

@@ -241,3 +241,15 @@ def test_synthetic_songs_are_kept_on_disk_and_a_broken_copy_is_rendered_again(tm
     for k in STEMS:
         np.testing.assert_array_equal(first[k], again[k])
         np.testing.assert_array_equal(first[k], synthesize_track(seed=7, seconds=1.0)[k])
+
+
+def test_several_excerpts_per_track_do_not_overlap_and_the_first_is_the_protocols(song):
+    from demixbench.datasets.excerpt import choose_excerpts
+
+    best = choose_excerpt(song, SR, 2.0)
+    pieces = choose_excerpts(song, SR, 2.0, 3)
+    assert [p.stop - p.start for p in pieces] == [2 * SR] * 3
+    assert best in pieces and pieces == sorted(pieces, key=lambda p: p.start)
+    assert all(a.stop <= b.start for a, b in zip(pieces, pieces[1:]))
+    with pytest.raises(DatasetError, match=r"no 2 s window of this 6.0 s track is left"):
+        choose_excerpts(song, SR, 2.0, 4)

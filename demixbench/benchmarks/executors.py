@@ -94,9 +94,8 @@ def _separator(spec: Any):
 
 def compute_task(task: UnitTask) -> tuple[list[dict], dict]:
     """Run on a worker: the unit's rows and record (as a dict)."""
-    from ..datasets import open_dataset
     from ..strategies import build_strategy
-    from .runner import RunConfig, UnitComputer
+    from .runner import RunConfig, UnitComputer, open_run_dataset
 
     _set_threads(task.threads)
     computers = _WORKER["computers"]
@@ -105,9 +104,11 @@ def compute_task(task: UnitTask) -> tuple[list[dict], dict]:
         computers[task.run_id] = UnitComputer(RunConfig(**task.config), task.cache_dir)
     computer = computers[task.run_id]
     datasets = _WORKER["datasets"]
-    if task.dataset not in datasets:
-        datasets[task.dataset] = open_dataset(task.dataset)
-    dataset = datasets[task.dataset]
+    config = RunConfig(**task.config)
+    key = (task.dataset, config.excerpts_per_track, config.excerpt)
+    if key not in datasets:
+        datasets[key] = open_run_dataset(task.dataset, config)
+    dataset = datasets[key]
     track = next((t for t in dataset.tracks if t.name == task.track and t.subset == task.subset),
                  None)
     if track is None:

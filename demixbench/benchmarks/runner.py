@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from .. import __version__
 from ..datasets import Dataset, choose_excerpt, cut_and_mix, open_dataset
+from ..datasets.excerpt import excerpt_pieces
 from ..errors import DemixbenchError, PluginError, SeparatorError
 from ..metrics import METRICS, score_track
 from ..metrics.bsseval import HANDOVER_NOTICE
@@ -59,6 +60,7 @@ class RunConfig:
     separators: list[str] | None = None  # None: every available registered separator
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     excerpt: float = 30.0  # seconds, 0 = whole track
+    excerpts_per_track: int = 1  # > 1: non-overlapping excerpts, each scored as a track
     win: float = 1.0  # BSS Eval frame length and hop, seconds
     gains: dict[str, float] = field(default_factory=dict)
     strategies: list[str] = field(default_factory=list)  # specs; empty = plain separators
@@ -111,6 +113,11 @@ Progress = Callable[[str], None]
 # unit being run: external estimates read it to return the files of that track
 CURRENT_TRACK: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
     "demixbench_current_track", default=None)
+
+
+def open_run_dataset(spec: str, config: RunConfig) -> Dataset:
+    """The dataset of ``spec`` as a run sees it: cut into ``excerpts_per_track`` pieces."""
+    return excerpt_pieces(open_dataset(spec), config.excerpts_per_track, config.excerpt)
 
 
 class UnitProgress(Protocol):
@@ -285,8 +292,15 @@ class Runner(UnitComputer):
         for spec in config.strategies:
             parse_strategy(spec)  # a malformed spec is an error whatever the separators
         # datasets already opened (and possibly restricted, as `evaluate` does) or opened here
+        if config.excerpts_per_track < 1:
+            raise DemixbenchError(f"--excerpts-per-track {config.excerpts_per_track}: give 1 or "
+                                  "more")
+        if config.excerpts_per_track > 1 and config.excerpt <= 0:
+            raise DemixbenchError("--excerpts-per-track needs an excerpt length: --excerpt "
+                                  "SECONDS (not 0)")
         self.datasets: list[Dataset] = (list(datasets) if datasets is not None
-                                        else [open_dataset(spec) for spec in config.datasets])
+                                        else [open_run_dataset(spec, config)
+                                              for spec in config.datasets])
         self._check_track_names()
         self.variants: list[Variant] = self._plan()
         self._check_test_trained()

@@ -72,8 +72,11 @@ THRESHOLD_DBFS = -50.0
 
 
 def choose_excerpt(stems: Mapping[str, np.ndarray], sample_rate: int, seconds: float,
-                   threshold_dbfs: float = THRESHOLD_DBFS) -> Excerpt:
-    """Pick the excerpt of ``seconds`` (0 = whole track) by the rule of the module doc."""
+                   threshold_dbfs: float = THRESHOLD_DBFS,
+                   taken: tuple[tuple[int, int], ...] = ()) -> Excerpt:
+    """Pick the excerpt of ``seconds`` (0 = whole track) by the rule of the module doc, among
+    the windows that overlap none of the ``taken`` ``(start, stop)`` sample ranges (raises
+    :class:`DatasetError` when none is left)."""
     if not np.isfinite(seconds) or seconds < 0:
         raise DatasetError(f"excerpt length must be a finite number of seconds >= 0, got {seconds}")
     n = next(iter(stems.values())).shape[-1]
@@ -86,10 +89,16 @@ def choose_excerpt(stems: Mapping[str, np.ndarray], sample_rate: int, seconds: f
     n_frames = len(next(iter(activity.values())))
     best_start, best_key = 0, None
     for s in range(0, max(1, n_frames - win + 1)):
+        lo = s * frame
+        if any(lo < stop and start < lo + length for start, stop in taken):
+            continue
         fractions = [float(np.mean(a[s: s + win])) for a in present] or [0.0]
         key = (min(fractions), sum(int(np.sum(a[s: s + win])) for a in present))
         if best_key is None or key > best_key:
             best_start, best_key = s, key
+    if best_key is None:
+        raise DatasetError(f"no {length / sample_rate:g} s window of this {n / sample_rate:.1f} s "
+                           f"track is left beside {len(taken)} excerpt(s) already chosen")
     start = best_start * frame if length < n else 0
     start = min(start, n - length)
     frac = {k: float(np.mean(a[start // frame: start // frame + win])) for k, a in activity.items()}
@@ -112,3 +121,43 @@ def cut_and_mix(stems: Stems, excerpt: Excerpt, gains: Mapping[str, float] | Non
            for k, v in stems.items()}
     mixture = np.sum([cut[k] for k in STEMS], axis=0, dtype=np.float32)
     return cut, mixture
+
+
+def choose_excerpts(stems: Mapping[str, np.ndarray], sample_rate: int, seconds: float, count: int,
+                    threshold_dbfs: float = THRESHOLD_DBFS) -> list[Excerpt]:
+    """``count`` non-overlapping excerpts of ``seconds``, each the protocol's best window among
+    those left by the ones before (so the first is :func:`choose_excerpt`'s), in time order."""
+    if seconds <= 0:
+        raise DatasetError("several excerpts per track need an excerpt length: --excerpt SECONDS")
+    chosen: list[Excerpt] = []
+    for _ in range(count):
+        taken = tuple((e.start, e.stop) for e in chosen)
+        chosen.append(choose_excerpt(stems, sample_rate, seconds, threshold_dbfs, taken))
+    return sorted(chosen, key=lambda e: e.start)
+
+
+def excerpt_pieces(dataset, count: int, seconds: float):
+    """``dataset`` with each track replaced by ``count`` tracks, its non-overlapping excerpts
+    (:func:`choose_excerpts`), named ``<track> #i`` in time order. A run of ``seconds``-long
+    excerpts then scores each piece whole, and statistics pair over excerpts."""
+    from .base import Dataset, Track
+
+    if count <= 1:
+        return dataset
+    tracks = []
+    for track in dataset.tracks:
+        for i in range(count):
+            def load(track=track, i=i):
+                stems, sr = track.load()
+                n = next(iter(stems.values())).shape[-1]
+                try:
+                    excerpts = choose_excerpts(stems, sr, seconds, count)
+                except DatasetError:
+                    raise DatasetError(
+                        f"{track.name} is {n / sr:.1f} s long: {count} excerpts of {seconds:g} s "
+                        "do not fit in it; lower --excerpts-per-track or --excerpt") from None
+                e = excerpts[i]
+                return {k: np.ascontiguousarray(v[:, e.start:e.stop]) for k, v in stems.items()}, sr
+            tracks.append(Track(f"{track.name} #{i + 1}", track.subset, load, track.source,
+                                f"{track.fingerprint} excerpt {i + 1} of {count} x {seconds:g} s"))
+    return Dataset(dataset.name, tuple(tracks), dataset.from_files)
