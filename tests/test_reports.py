@@ -128,6 +128,23 @@ def test_strategy_curves_pair_steps_with_step_zero(report_data):
         assert sum(s["best"] for s in c["steps"]) == 1
 
 
+def test_strength_table_reads_the_step_curves_and_corrects_over_every_step(report_data):
+    curves = {(c["pipeline"], c["target"], c["metric"]): c for c in report_data["strategies"]
+              if c["strategy"] == "progressive"}
+    table = report_data["strength"]
+    assert {(r["pipeline"], r["target"], r["metric"]) for r in table} == set(curves)
+    for r in table:
+        steps = {s["step"]: s for s in curves[(r["pipeline"], r["target"], r["metric"])]["steps"]}
+        assert r["one_shot"] == steps[0]["value"] and r["final_step"] == 2
+        later = [s for s in steps.values() if s["step"] > 0]
+        assert r["gain_best"] == max(s["median"] for s in later)
+        assert r["gain_worst"] == min(s["median"] for s in later) <= r["gain_final"]
+        assert r["gain_final"] == steps[2]["median"] and r["lo_final"] <= r["gain_final"]
+        assert r["p_holm_best"] >= r["p_best"] and r["p_holm_final"] >= r["p_final"]
+    holm = [s["p_holm"] for c in report_data["strategies"] for s in c["steps"] if s["step"]]
+    assert holm and all(p is None or 0 <= p <= 1 for p in holm)
+
+
 def test_oracle_gain_and_wiener_sections(report_data):
     og = report_data["oracle_gain"]
     assert {r["gain"] for r in og} == {1.0, 2.0}

@@ -124,6 +124,38 @@ def strategy_steps(metric: str, columns: int = 3) -> dict:
             "resolve": {"scale": {"y": "independent"}}}
 
 
+def strength(metric: str) -> dict:
+    """The figure the seed paper could not draw: per (separator pipeline, target), one-shot
+    quality (x) against the progressive gain (y) at the best and at the final step, with the
+    gain's bootstrap 95 % CI."""
+    x = {"field": "one_shot", "type": "quantitative", "scale": {"zero": False},
+         "title": f"one-shot {metric} (median over tracks, dB)"}
+    y = {"field": "gain", "type": "quantitative",
+         "title": f"progressive gain in {metric} (median paired Δ, dB)"}
+    color = {"field": "which", "type": "nominal", "title": None,
+             "scale": {"domain": ["best step", "final step"], "range": ["#2a9d4b", "#d62728"]}}
+    return {**_base(height=340), "data": {"name": "strength"},
+            "transform": [{"filter": {"field": "metric", "equal": metric}}],
+            "layer": [
+                {"mark": {"type": "rule", "color": "#999", "strokeDash": [3, 3]},
+                 "encoding": {"y": {"datum": 0}}},
+                {"mark": {"type": "rule", "opacity": 0.6},
+                 "encoding": {"x": x, "y": {"field": "lo", "type": "quantitative"},
+                              "y2": {"field": "hi"}, "color": color}},
+                {"mark": {"type": "point", "filled": True, "size": 70},
+                 "encoding": {"x": x, "y": y, "color": color,
+                              "shape": {"field": "target", "type": "nominal"},
+                              "tooltip": [{"field": "pipeline"}, {"field": "target"},
+                                          {"field": "which"}, {"field": "step"},
+                                          {"field": "one_shot", "format": ".2f"},
+                                          {"field": "gain", "format": ".2f"},
+                                          {"field": "lo", "title": "CI low", "format": ".2f"},
+                                          {"field": "hi", "title": "CI high", "format": ".2f"},
+                                          {"field": "p_holm", "title": "p (Holm)",
+                                           "format": ".3f"}]}},
+            ]}
+
+
 def oracle_gain() -> dict:
     """The seed paper's Fig. 2: per pipeline, each stem's median cSDR against the gain of the
     boosted target (solid) and the other stems (dashed)."""

@@ -275,8 +275,8 @@ def strategy_curves(rows: pd.DataFrame, variants: Variants,
                 r = compare_paired(wide[0].to_numpy(), wide[step].to_numpy(), higher)
                 steps.append({"step": int(step), "n": r.n, "median": _finite(r.median_diff),
                               "lo": _finite(r.ci_low), "hi": _finite(r.ci_high),
-                              "p": _finite(r.p, 4), "value": _finite(r.median_b),
-                              "verdict": r.verdict})
+                              "p": _finite(r.p, 4), "p_holm": None,
+                              "value": _finite(r.median_b), "verdict": r.verdict})
             # the best step: highest median difference; ties (and no gain at all) go to the
             # earliest step, step 0 included
             valid = [s for s in steps if s["median"] is not None]
@@ -287,6 +287,42 @@ def strategy_curves(rows: pd.DataFrame, variants: Variants,
                         "pipeline": variants.pipeline(sh, st), "target": target,
                         "metric": metric_label(metric), "steps": steps, "best": best,
                         "strategy": g["strategy"].iloc[0]})
+    # Holm over every step compared with step 0 in the report, per metric (one family each)
+    for metric in {c["metric"] for c in out}:
+        family = [st for c in out if c["metric"] == metric for st in c["steps"] if st["step"]]
+        fill_holm(family)
+        for st in family:
+            st["p_holm"] = _finite(st["p_holm"], 4)
+    return out
+
+
+def strength_gains(curves: list[dict]) -> list[dict]:
+    """The seed paper's open question as one table: per (pipeline, target, metric) of a
+    progressive strategy, the one-shot quality (median over tracks of step 0) against the
+    paired gain at the best step and at the final step (median, bootstrap 95 % CI, Wilcoxon p
+    and its Holm correction over every step of the report), and the worst step (whether the
+    strategy ever falls below one-shot, and by how much)."""
+    out = []
+    for c in curves:
+        if not c["strategy"].startswith("progressive"):
+            continue
+        steps = {s["step"]: s for s in c["steps"]}
+        later = [s for s in c["steps"] if s["step"] > 0 and s["median"] is not None]
+        if 0 not in steps or not later:
+            continue
+        best = max(later, key=lambda s: (s["median"], -s["step"]))
+        final = max(later, key=lambda s: s["step"])
+        worst = min(later, key=lambda s: (s["median"], s["step"]))
+        out.append({"pipeline": c["pipeline"], "target": c["target"], "metric": c["metric"],
+                    "strategy": c["strategy"], "one_shot": steps[0]["value"], "n": best["n"],
+                    "best_step": best["step"], "gain_best": best["median"],
+                    "lo_best": best["lo"], "hi_best": best["hi"], "p_best": best["p"],
+                    "p_holm_best": best.get("p_holm"), "final_step": final["step"],
+                    "gain_final": final["median"], "lo_final": final["lo"],
+                    "hi_final": final["hi"], "p_final": final["p"],
+                    "p_holm_final": final.get("p_holm"), "worst_step": worst["step"],
+                    "gain_worst": worst["median"], "lo_worst": worst["lo"],
+                    "hi_worst": worst["hi"], "p_holm_worst": worst.get("p_holm")})
     return out
 
 
@@ -431,7 +467,8 @@ def build(store: ResultsStore, run_ids: Sequence[str] | None = None,
         "order": order_by_median(rows),
         "heat_domain": heat_domain(rows),
         "frames": frames(rows),
-        "strategies": strategy_curves(rows, variants),
+        "strategies": (curves := strategy_curves(rows, variants)),
+        "strength": strength_gains(curves),
         "oracle_gain": oracle_gain(rows, variants, configs),
         "wiener": wiener_pairs(rows, variants),
         "quality_cost": quality_cost(rows, cost, variants),

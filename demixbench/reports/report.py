@@ -30,6 +30,8 @@ def chart_specs(data: dict) -> dict[str, dict]:
         out["frames"] = {"spec": charts.frames(data["frames"]["metric"]), "datasets": True}
     for m in data["strategy_metrics"]:
         out[f"steps/{m}"] = {"spec": charts.strategy_steps(m)}
+    for m in dict.fromkeys(r["metric"] for r in data["strength"]):
+        out[f"strength/{m}"] = {"spec": charts.strength(m)}
     if data["oracle_gain"]:
         out["oracle_gain"] = {"spec": charts.oracle_gain()}
     if data["quality_cost"]:
@@ -44,11 +46,18 @@ def make_report(store: ResultsStore, run_ids: Sequence[str] | None = None,
     for r in data["header"]["runs"]:
         r["created_text"], r["updated_text"] = _when(r["created"]), _when(r["updated"])
     data["strategy_metrics"] = list(dict.fromkeys(s["metric"] for s in data["strategies"]))
+    data["strength_metrics"] = list(dict.fromkeys(r["metric"] for r in data["strength"]))
     data["tables"] = {
         "points": data.pop("points"),
         "steps": [{"panel": s["panel"], "metric": s["metric"], **st}
                   for s in data["strategies"] for st in s["steps"]],
         "oracle_gain": data["oracle_gain"],
+        "strength": [{"pipeline": r["pipeline"], "target": r["target"], "metric": r["metric"],
+                      "one_shot": r["one_shot"], "which": f"{which} step",
+                      "step": r[f"{which}_step"], "gain": r[f"gain_{which}"],
+                      "lo": r[f"lo_{which}"], "hi": r[f"hi_{which}"],
+                      "p_holm": r[f"p_holm_{which}"]}
+                     for r in data["strength"] for which in ("best", "final")],
         "quality_cost": data["quality_cost"],
     }
     data["charts"] = chart_specs(data)
