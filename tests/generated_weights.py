@@ -14,7 +14,11 @@ from demixbench import STEMS
 SPLEETER = {"spleeter_4stems": 4, "spleeter_5stems": 5}
 DEMUCS_FILES = ("hdemucs_mmi", "htdemucs", "htdemucs_ft", "htdemucs_6s", "mdx", "mdx_q",
                 "mdx_extra", "mdx_extra_q")
-GENERATED = (*SPLEETER, "convtasnet", "hdemucs_high_musdb_plus", *DEMUCS_FILES)
+GENERATED = (*SPLEETER, "convtasnet", "unet", "demucs_lite", "hdemucs_high_musdb_plus",
+             *DEMUCS_FILES)
+# the trainable models' checkpoint format (demixbench train), in small configurations
+TRAINABLE = {"unet": {"channels": 4, "lstm_hidden": 16, "n_fft": 512, "hop": 128},
+             "demucs_lite": {"channels": 8, "depth": 3}}
 
 
 def _demucs_package(model) -> dict:
@@ -43,6 +47,13 @@ def generate(name: str, folder: Path) -> dict:
 
         path = save_checkpoint(build_model(TasNetConfig(N=16, L=8, B=8, H=16, P=3, X=2, R=1)),
                                folder / "tasnet.pt")
+        return {"weights": str(path)}
+    if name in TRAINABLE:
+        from demixbench.models import architecture
+        from demixbench.models.checkpoint import save_model
+
+        arch = architecture(name)
+        path = save_model(arch.build(arch.config(TRAINABLE[name])), name, folder / f"{name}.pt")
         return {"weights": str(path)}
     if name == "hdemucs_high_musdb_plus":  # torchaudio's state dict of hdemucs_high
         from demucs.hdemucs import HDemucs
