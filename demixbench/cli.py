@@ -528,7 +528,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps=args.steps, minutes=args.minutes, batch=args.batch, segment=args.segment,
         lr=args.lr, seed=args.seed, device=args.device, resume=args.resume, config=config,
         epoch_steps=args.epoch_steps, valid_seconds=args.valid_seconds, half=args.half,
-        threads=args.threads)
+        threads=args.threads, loss=args.loss)
     trainer = Trainer(options, TrainProgress(quiet=args.quiet))
     for note in trainer.notes:
         _err(f"note: {note}")
@@ -767,6 +767,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--valid-seconds", type=float, default=10.0,
                     help="length of each validation excerpt")
     tr.add_argument("--half", action="store_true", help="store the checkpoint in float16")
+    tr.add_argument("--loss", default="seed", choices=("seed", "l1"),
+                    help="seed: 0.85 L1 + 0.15 multi-resolution STFT (the seed report's); l1: "
+                         "waveform L1 only")
     tr.add_argument("--quiet", action="store_true", help="no progress")
     tr.set_defaults(func=cmd_train)
 

@@ -159,3 +159,20 @@ def test_train_errors_are_one_line(tmp_path):
     code, _, err = cli("train", "unet", "--dataset", "synthetic:1:train", "--steps", "1",
                        "--config", "width=3", "--out", str(tmp_path / "x.pt"))
     assert code == 2 and "unet: no configuration key 'width'" in err
+
+
+def test_the_loss_prefers_the_truth_and_leaves_silent_references_to_l1():
+    rng = np.random.default_rng(1)
+    ref = torch.from_numpy(rng.standard_normal((2, 4, 2, 8192)).astype(np.float32)) * 0.1
+    ref[:, 1] = 0  # a song without bass
+    sources = ["drums", "bass", "other", "vocals"]
+    truth = separation_loss(ref, ref, sources)
+    assert float(truth) == pytest.approx(0.0, abs=1e-6)
+    leak = ref.clone()
+    leak[:, 1] = 0.01 * ref[:, 0]  # a little drums in the silent bass: L1 only, finite
+    seed, l1 = separation_loss(leak, ref, sources), separation_loss(leak, ref, sources, "l1")
+    assert 0 < float(l1) < 1e-3
+    assert float(seed) == pytest.approx(0.85 * float(l1), rel=1e-5)  # no STFT term on silence
+    # L1 alone: the mean absolute error, drums and bass weighted 1.2 of 4.4
+    assert float(l1) == pytest.approx(1.2 / 4.4 * float((leak - ref)[:, 1].abs().mean()),
+                                      rel=1e-5)

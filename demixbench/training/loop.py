@@ -52,6 +52,7 @@ class TrainOptions:
     patience: int = 8
     half: bool = False
     threads: int | None = None
+    loss: str = "seed"  # "seed": 0.85 L1 + 0.15 MR-STFT; "l1": waveform L1 only
 
     def check(self) -> None:
         if self.steps is None and self.minutes is None:
@@ -64,6 +65,10 @@ class TrainOptions:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise DemixbenchError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        from .loss import LOSSES
+
+        if self.loss not in LOSSES:
+            raise DemixbenchError(f"--loss {self.loss}: use one of {', '.join(LOSSES)}")
         if not 0 < self.holdout < 1:
             raise DemixbenchError(f"holdout must be between 0 and 1, got {self.holdout}")
 
@@ -197,7 +202,7 @@ class Trainer:
         self.model.train()
         mix = torch.from_numpy(mixture).to(self.device)
         ref = torch.from_numpy(stems).to(self.device)
-        loss = separation_loss(self.model(mix), ref, self.model.sources)
+        loss = separation_loss(self.model(mix), ref, self.model.sources, self.options.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
@@ -216,7 +221,8 @@ class Trainer:
                 mix = torch.from_numpy(np.ascontiguousarray(stems.sum(axis=0)))[None].to(self.device)
                 ref = torch.from_numpy(np.ascontiguousarray(stems))[None].to(self.device)
                 est = self.model(mix)
-                losses.append(float(separation_loss(est, ref, self.model.sources)))
+                losses.append(float(separation_loss(est, ref, self.model.sources,
+                                                    self.options.loss)))
                 est = est[0].cpu().numpy()
                 for k in range(stems.shape[0]):
                     if not np.any(stems[k]):  # a silent target has no SDR to learn from
@@ -286,7 +292,8 @@ class Trainer:
                 "machine": {"device": self.device, "threads": self.threads,
                             "processor": platform.processor() or platform.machine(),
                             "torch": str(torch.__version__)},
-                "loss": "0.85 L1 + 0.15 multi-resolution STFT (512/1024/2048), drums, bass x1.2"}
+                "loss": ("0.85 L1 + 0.15 multi-resolution STFT (512/1024/2048), drums, bass x1.2"
+                         if o.loss == "seed" else "waveform L1, drums, bass x1.2")}
 
     def _write_log(self) -> None:
         path = log_path(self.out)

@@ -1,7 +1,8 @@
 """The training loss of the seed report's simplified Demucs (003, section 7), used for every
 model here: ``0.85 x L1`` on the waveforms plus ``0.15 x`` a multi-resolution STFT loss (FFT
 sizes 512, 1024, 2048, hop a quarter; spectral convergence plus L1 of log magnitudes), each
-source's term weighted (drums and bass 1.2, the others 1)."""
+source's term weighted (drums and bass 1.2, the others 1). Examples whose reference is silent
+count in the L1 term only (see :func:`separation_loss`)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,21 @@ SOURCE_WEIGHTS = {"drums": 1.2, "bass": 1.2}
 LOG_FLOOR = 1e-4  # added to magnitudes before the log: differences below it do not count
 
 
-def separation_loss(estimates, references, sources):
-    """``estimates``, ``references``: ``(batch, sources, channels, samples)``; a scalar tensor."""
+LOSSES = ("seed", "l1")
+
+
+def separation_loss(estimates, references, sources, kind: str = "seed"):
+    """``estimates``, ``references``: ``(batch, sources, channels, samples)``; a scalar tensor.
+    ``kind="l1"``: the waveform L1 term alone (Demucs' own training loss), with the same source
+    weights."""
     import torch
 
     weights = torch.tensor([SOURCE_WEIGHTS.get(s, 1.0) for s in sources],
                            dtype=estimates.dtype, device=estimates.device)
     weights = weights / weights.sum()
     l1 = (estimates - references).abs().mean(dim=(0, 2, 3))
+    if kind == "l1":
+        return (l1 * weights).sum()
     b, s, c, n = estimates.shape
     est = estimates.reshape(b * s * c, n)
     ref = references.reshape(b * s * c, n)
@@ -28,12 +36,16 @@ def separation_loss(estimates, references, sources):
         e = torch.stft(est, size, size // 4, window=window, return_complex=True).abs()
         r = torch.stft(ref, size, size // 4, window=window, return_complex=True).abs()
         e, r = e.view(b, s, c, *e.shape[-2:]), r.view(b, s, c, *r.shape[-2:])
-        # spectral convergence is undefined on a silent reference (a remixed segment of a song
-        # without bass): those examples are left out of it, not of the other terms
+        # on a silent reference (a remixed segment of a song without bass) the spectral terms
+        # are undefined (convergence) or measure leakage in log units against the floor, which
+        # dwarfs every other error and drives a model to output silence: such examples are
+        # left out of the STFT terms and trained by the L1 term alone
         norm = r.pow(2).sum(dim=(2, 3, 4)).sqrt()  # (batch, sources)
         active = (norm > 1e-4).to(e.dtype)
+        count = active.sum(dim=0).clamp_min(1.0)
         ratio = (r - e).pow(2).sum(dim=(2, 3, 4)).sqrt() / norm.clamp_min(1e-4)
-        convergence = (ratio * active).sum(dim=0) / active.sum(dim=0).clamp_min(1.0)
-        log_mag = (torch.log(e + LOG_FLOOR) - torch.log(r + LOG_FLOOR)).abs().mean(dim=(0, 2, 3, 4))
+        convergence = (ratio * active).sum(dim=0) / count
+        log_diff = (torch.log(e + LOG_FLOOR) - torch.log(r + LOG_FLOOR)).abs().mean(dim=(2, 3, 4))
+        log_mag = (log_diff * active).sum(dim=0) / count
         spectral = spectral + (convergence + log_mag) / len(STFT_SIZES)
     return ((L1_WEIGHT * l1 + STFT_WEIGHT * spectral) * weights).sum()
