@@ -32,8 +32,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import STEMS
 from ..errors import SeparatorError
 from ..weights import MissingWeightsError, WeightsError, load_torch
@@ -238,15 +236,6 @@ class ConvTasNetSeparator(OnDevice, Separator):
                 "overlap": self.overlap}
 
     def _separate(self, mixture, sample_rate, references) -> Estimates:
-        torch, _ = _torch()
-        x = torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float32))[None].to(self.device)
-        with torch.no_grad():
-            if self.segment is None:
-                out = self.model(x)[0]
-            else:
-                from demucs.apply import apply_model
+        from .learned import separate_chunked
 
-                out = apply_model(self.model, x, shifts=0, split=True, overlap=self.overlap,
-                                  segment=self.segment, device=self.device, progress=False)[0]
-        out = out.cpu().numpy()
-        return {s: out[i] for i, s in enumerate(self.sources)}
+        return separate_chunked(self.model, mixture, self.device, self.segment, self.overlap)

@@ -72,18 +72,27 @@ class LearnedSeparator(OnDevice, Separator):
                 "segment": self.segment, "overlap": self.overlap}
 
     def _separate(self, mixture, sample_rate, references) -> Estimates:
-        import torch
-        from demucs.apply import apply_model
+        return separate_chunked(self.model, mixture, self.device, self.segment, self.overlap)
 
-        x = torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float32))[None].to(self.device)
-        with torch.no_grad():
-            if x.shape[-1] <= self.segment * self.sample_rate:
-                out = self.model(x)[0]
-            else:
-                out = apply_model(self.model, x, shifts=0, split=True, overlap=self.overlap,
-                                  segment=self.segment, device=self.device, progress=False)[0]
-        out = out.cpu().numpy()
-        return {s: out[i] for i, s in enumerate(self.sources)}
+
+def separate_chunked(model, mixture: np.ndarray, device: str, segment: float | None,
+                     overlap: float) -> Estimates:
+    """``model``'s estimates of ``mixture`` ``(channels, samples)``: in one pass when it is no
+    longer than ``segment`` seconds (or ``segment`` is None), else in ``segment``-second chunks
+    overlap-added by demucs' ``apply_model``."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float32))[None].to(device)
+    with torch.no_grad():
+        if segment is None or x.shape[-1] <= segment * model.samplerate:
+            out = model(x)[0]
+        else:
+            from demucs.apply import apply_model
+
+            out = apply_model(model, x, shifts=0, split=True, overlap=overlap, segment=segment,
+                              device=device, progress=False)[0]
+    out = out.cpu().numpy()
+    return {s: out[i] for i, s in enumerate(model.sources)}
 
 
 class UNetSeparator(LearnedSeparator):
