@@ -166,8 +166,11 @@ def test_the_loss_prefers_the_truth_and_leaves_silent_references_to_l1():
     ref = torch.from_numpy(rng.standard_normal((2, 4, 2, 8192)).astype(np.float32)) * 0.1
     ref[:, 1] = 0  # a song without bass
     sources = ["drums", "bass", "other", "vocals"]
-    truth = separation_loss(ref, ref, sources)
-    assert float(truth) == pytest.approx(0.0, abs=1e-6)
+    exact = ref.clone().requires_grad_(True)
+    truth = separation_loss(exact, ref, sources)
+    assert float(truth.detach()) == pytest.approx(0.0, abs=1e-6)
+    truth.backward()  # finite gradients at the exact answer and on silent sources (no sqrt(0))
+    assert torch.isfinite(exact.grad).all()
     leak = ref.clone()
     leak[:, 1] = 0.01 * ref[:, 0]  # a little drums in the silent bass: L1 only, finite
     seed, l1 = separation_loss(leak, ref, sources), separation_loss(leak, ref, sources, "l1")

@@ -203,6 +203,10 @@ class Trainer:
         mix = torch.from_numpy(mixture).to(self.device)
         ref = torch.from_numpy(stems).to(self.device)
         loss = separation_loss(self.model(mix), ref, self.model.sources, self.options.loss)
+        if not torch.isfinite(loss):
+            raise DemixbenchError(f"the training loss is {float(loss)} at step {self.step + 1}; "
+                                  f"the last validated state is in {state_path(self.out)}: "
+                                  "lower --lr and --resume, or start again")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)

@@ -48,7 +48,8 @@ def separation_loss(estimates, references, sources, kind: str = "seed"):
         # near-silent stretches are not exactly zero)
         active = (energy > 1e-6 * energy.max(dim=1, keepdim=True).values).to(e.dtype)
         norm = (energy * active).sum(dim=0).sqrt()  # (sources,) over the active examples
-        miss = ((r - e).pow(2).sum(dim=(2, 3, 4)) * active).sum(dim=0).sqrt()
+        # (clamped: the square root of an exact 0 has an infinite gradient)
+        miss = ((r - e).pow(2).sum(dim=(2, 3, 4)) * active).sum(dim=0).clamp_min(1e-20).sqrt()
         convergence = miss / norm.clamp_min(1e-12) * (norm > 0).to(e.dtype)
         log_diff = (torch.log(e + LOG_FLOOR) - torch.log(r + LOG_FLOOR)).abs().mean(dim=(2, 3, 4))
         log_mag = (log_diff * active).sum(dim=0) / active.sum(dim=0).clamp_min(1.0)
