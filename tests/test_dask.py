@@ -29,6 +29,22 @@ ARGS = ["run", "--dataset", "synthetic:2", "--separators", "mix,irm1", "--excerp
         "--metrics", "sdr,usdr", "--no-report", "--quiet"]
 
 
+@pytest.fixture(autouse=True)
+def keep_thread_settings():
+    """A LocalCluster made by a test sets OMP_NUM_THREADS=1 (and the like) in this process, as
+    Dask's nanny does; left there, every later test would run BSS Eval and torch on one
+    thread."""
+    from demixbench.benchmarks.executors import THREAD_VARS
+
+    saved = {v: os.environ.get(v) for v in THREAD_VARS}
+    yield
+    for var, value in saved.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+
+
 def cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
