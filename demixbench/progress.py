@@ -49,15 +49,9 @@ class RunProgress:
             self.bar = None
 
 
-class TrainProgress:
+class TrainProgress(RunProgress):
     """Progress of ``demixbench train``: a tqdm bar over steps (with the running loss) when
     stderr is a terminal, and one line per validation in any case; nothing with ``quiet``."""
-
-    def __init__(self, quiet: bool = False, stream: TextIO | None = None):
-        self.quiet = quiet
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.bar = None
 
     def begin(self, step: int, total: int | None) -> None:
         if self.quiet or not self.tty:
@@ -73,18 +67,10 @@ class TrainProgress:
             self.bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
 
     def validated(self, row: dict) -> None:
-        if self.quiet:
-            return
-        text = (f"step {row['step']}: train loss {row['train_loss']:.4f}, valid loss "
-                f"{row['valid_loss']:.4f}, SI-SDR {row['valid_si_sdr']:.2f} dB, uSDR "
-                f"{row['valid_usdr']:.2f} dB{' (best)' if row['best'] else ''}, "
-                f"{row['minutes']:.1f} min")
-        if self.bar is not None:
-            self.bar.write(text, file=self.stream)
-        else:
-            print(text, file=self.stream, flush=True)
+        self.message(f"step {row['step']}: train loss {row['train_loss']:.4f}, valid loss "
+                     f"{row['valid_loss']:.4f}, SI-SDR {row['valid_si_sdr']:.2f} dB, uSDR "
+                     f"{row['valid_usdr']:.2f} dB{' (best)' if row['best'] else ''}, "
+                     f"{row['minutes']:.1f} min")
 
     def end(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        self.close()

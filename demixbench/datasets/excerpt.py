@@ -21,6 +21,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -146,18 +147,23 @@ def excerpt_pieces(dataset, count: int, seconds: float):
         return dataset
     tracks = []
     for track in dataset.tracks:
-        for i in range(count):
-            def load(track=track, i=i):
-                stems, sr = track.load()
+        chosen: list[Excerpt] = []  # the track's excerpts, chosen once for all its pieces
+
+        def load(i: int, track=track, chosen=chosen):
+            stems, sr = track.load()
+            if not chosen:
                 n = next(iter(stems.values())).shape[-1]
                 try:
-                    excerpts = choose_excerpts(stems, sr, seconds, count)
+                    chosen.extend(choose_excerpts(stems, sr, seconds, count))
                 except DatasetError:
                     raise DatasetError(
                         f"{track.name} is {n / sr:.1f} s long: {count} excerpts of {seconds:g} s "
                         "do not fit in it; lower --excerpts-per-track or --excerpt") from None
-                e = excerpts[i]
-                return {k: np.ascontiguousarray(v[:, e.start:e.stop]) for k, v in stems.items()}, sr
-            tracks.append(Track(f"{track.name} #{i + 1}", track.subset, load, track.source,
+            e = chosen[i]
+            return {k: np.ascontiguousarray(v[:, e.start:e.stop]) for k, v in stems.items()}, sr
+
+        for i in range(count):
+            tracks.append(Track(f"{track.name} #{i + 1}", track.subset, partial(load, i),
+                                track.source,
                                 f"{track.fingerprint} excerpt {i + 1} of {count} x {seconds:g} s"))
     return Dataset(dataset.name, tuple(tracks), dataset.from_files)
