@@ -528,7 +528,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps=args.steps, minutes=args.minutes, batch=args.batch, segment=args.segment,
         lr=args.lr, seed=args.seed, device=args.device, resume=args.resume, config=config,
         epoch_steps=args.epoch_steps, valid_seconds=args.valid_seconds, half=args.half,
-        threads=args.threads, loss=args.loss)
+        threads=args.threads, loss=args.loss, snapshots=args.snapshot or [])
     trainer = Trainer(options, TrainProgress(quiet=args.quiet))
     for note in trainer.notes:
         _err(f"note: {note}")
@@ -770,6 +770,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--loss", default="seed", choices=("seed", "l1"),
                     help="seed: 0.85 L1 + 0.15 multi-resolution STFT (the seed report's); l1: "
                          "waveform L1 only")
+    tr.add_argument("--snapshot", type=int, action="append", metavar="STEP",
+                    help="also keep the model of the validation at STEP as OUT.stepSTEP.pt "
+                         "(an early checkpoint; a multiple of --epoch-steps; repeatable)")
     tr.add_argument("--quiet", action="store_true", help="no progress")
     tr.set_defaults(func=cmd_train)
 

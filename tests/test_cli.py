@@ -137,6 +137,25 @@ def test_error_unknown_separator(tmp_path, capsys):
     assert "unknown separator 'irm3'; known:" in line and "demixbench list" in line
 
 
+def test_labelled_separator_runs_beside_its_plain_self(tmp_path, capsys):
+    """NAME@LABEL: one run holds a separator twice with other parameters, as its own rows."""
+    store = tmp_path / "r.sqlite"
+    code, _, err = _run(capsys, "run", "--dataset", "synthetic:1", "--excerpt", "2",
+                        "--separators", "irm1,irm1@coarse", "--param", "irm1@coarse.n_fft=256",
+                        "--metrics", "usdr", "--store", str(store), "--no-report", "--quiet")
+    assert code == 0, err
+    code, out, _ = _run(capsys, "results", "--store", str(store), "--format", "json")
+    rows = json.loads(out)
+    usdr = {(r["separator"], r["target"]): r["value"] for r in rows}
+    assert {s for s, _ in usdr} == {"irm1", "irm1@coarse"}
+    # a 256-point STFT masks worse than the default 2048-point one: the parameter reached it
+    assert usdr[("irm1", "vocals")] > usdr[("irm1@coarse", "vocals")]
+
+    line = _one_line_error(capsys, "run", "--dataset", "synthetic:1", "--separators", "irm1@a.b",
+                           "--store", str(store))
+    assert "write NAME@LABEL with a label of letters, digits, _ or -" in line
+
+
 def test_error_missing_dataset_path(tmp_path, capsys):
     line = _one_line_error(capsys, "run", "--dataset", f"musdb:{tmp_path}/nope", "--store",
                            str(tmp_path / "r.sqlite"))

@@ -253,9 +253,15 @@ def frames(rows: pd.DataFrame, metric: str = "sdr") -> dict[str, Any]:
 
 
 def strategy_curves(rows: pd.DataFrame, variants: Variants,
-                    metrics: Sequence[str] = ("sdr", "usdr")) -> list[dict]:
+                    metrics: Sequence[str] = ("sdr", "usdr"),
+                    configs: dict | None = None) -> list[dict]:
     """For every (separator, strategy with steps, target, metric): per step, the paired
-    difference to step 0 over tracks (median, bootstrap 95 % CI, Wilcoxon p), best step marked."""
+    difference to step 0 over tracks (median, bootstrap 95 % CI, Wilcoxon p), best step marked.
+
+    A strategy that refines one target (progressive inference keeps step 0's other stems) gets
+    that target's curve only: the others are flat zeros by construction, and as tests they
+    would only dilute the Holm correction."""
+    configs = configs or {}
     out = []
     pairs = pd.MultiIndex.from_arrays([rows["separator_hash"], rows["strategy_hash"]])
     stepped = rows[pairs.isin(list(variants.multi_step))] if variants.multi_step else rows[:0]
@@ -266,6 +272,9 @@ def strategy_curves(rows: pd.DataFrame, variants: Variants,
         higher = info.higher_is_better if info else True
         part = stepped[stepped["metric"] == metric]
         for (sh, st, target), g in part.groupby(["separator_hash", "strategy_hash", "target"]):
+            own = configs.get(st, {}).get("target")
+            if own is not None and target != own and configs[st].get("others") == "step0":
+                continue
             wide = g.pivot_table(index="track_id", columns="step", values="value",
                                  aggfunc="first", dropna=False)
             if 0 not in wide.columns:
@@ -467,7 +476,7 @@ def build(store: ResultsStore, run_ids: Sequence[str] | None = None,
         "order": order_by_median(rows),
         "heat_domain": heat_domain(rows),
         "frames": frames(rows),
-        "strategies": (curves := strategy_curves(rows, variants)),
+        "strategies": (curves := strategy_curves(rows, variants, configs=configs)),
         "strength": strength_gains(curves),
         "oracle_gain": oracle_gain(rows, variants, configs),
         "wiener": wiener_pairs(rows, variants),

@@ -84,7 +84,7 @@ class DemucsSeparator(OnDevice, Separator):
         return available(cls.name) if ok else (ok, why)
 
     def _locate(self):
-        return locate(self.name, self.weights, check=self.verify_checksum)
+        return locate(type(self).name, self.weights, check=self.verify_checksum)
 
     def _build(self):
         _import_demucs()
@@ -104,12 +104,12 @@ class DemucsSeparator(OnDevice, Separator):
                     raise WeightsError(f"{self.name} is a quantized model: pip install diffq "
                                        "to load it") from None
             models.append(load_model(pkg))
-        extra = manifest(self.name).extra
+        extra = manifest(type(self).name).extra
         bag = BagOfModels(models, extra.get("weights"), extra.get("segment"))
         return bag.eval()
 
     def params(self) -> dict[str, Any]:
-        return {"model": self.name, "files": [p.name for p in self.files],
+        return {"model": type(self).name, "files": [p.name for p in self.files],
                 "segment": self.segment, "overlap": self.overlap, "shifts": self.shifts,
                 "split": self.split, "normalize": self.normalize, "seed": self.seed}
 

@@ -9,6 +9,7 @@ suite's stem names (or mapped onto them with ``stem_map``); anything else raises
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -18,6 +19,20 @@ from ..plugins import PluginEntry, PluginRegistry
 from .base import Separator
 
 SeparatorEntry = PluginEntry  # (name, "module:attribute", distribution)
+
+_LABEL = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def split_label(name: str) -> tuple[str, str | None]:
+    """``"unet@early"`` → ``("unet", "early")``: a label lets one run hold a separator twice
+    with different parameters (two checkpoints of one model), each its own rows and cache."""
+    base, at, label = name.partition("@")
+    if not at:
+        return name, None
+    if not base or not _LABEL.fullmatch(label):
+        raise SeparatorError(f"separator name {name!r}: write NAME@LABEL with a label of letters, "
+                             "digits, _ or -, e.g. unet@early")
+    return base, label
 
 
 def stem_problem(cls: type[Separator]) -> str | None:
@@ -50,6 +65,9 @@ class SeparatorRegistry(PluginRegistry):
                     "deriving from demixbench.separators.Separator")
         return stem_problem(obj)
 
+    def get(self, name: str) -> Any:
+        return super().get(split_label(name)[0])
+
     def create(self, name: str, **params: Any) -> Separator:
         """Build separator ``name`` with constructor ``params``; raises if it cannot run here."""
         cls = self.get(name)
@@ -59,9 +77,12 @@ class SeparatorRegistry(PluginRegistry):
             if not ok:
                 raise SeparatorError(f"{name} is not available here: {why}")
         try:
-            return cls(**params)
+            sep = cls(**params)
         except (TypeError, ValueError) as exc:
             raise SeparatorError(f"{name}: bad parameters {params}: {exc}") from None
+        if split_label(name)[1] is not None:
+            sep.name = name  # rows, cache and config carry the label; the class keeps its name
+        return sep
 
 
 @lru_cache(maxsize=1)

