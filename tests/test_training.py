@@ -108,8 +108,13 @@ def _weights(path):
 
 
 def test_same_seed_same_weights_and_resume_continues_exactly(tmp_path):
-    whole = Trainer(_options(tmp_path, "whole")).run()
+    whole = Trainer(_options(tmp_path, "whole", snapshots=[2])).run()
     assert whole["step"] == 4 and whole["stopped"] == "4 steps"
+    # --snapshot 2 kept the model of step 2 beside the best one (an early checkpoint)
+    early = torch.load(tmp_path / "whole.step2.pt", weights_only=True)
+    assert early["training"]["steps"] == 2 and early["model"] == "demucs_lite"
+    with pytest.raises(DemixbenchError, match=r"--snapshot 3: .* multiple of --epoch-steps \(2\)"):
+        Trainer(_options(tmp_path, "odd", snapshots=[3]))
     Trainer(_options(tmp_path, "again")).run()
     for k, v in _weights(tmp_path / "whole.pt").items():
         assert torch.equal(v, _weights(tmp_path / "again.pt")[k]), k

@@ -252,6 +252,25 @@ def frames(rows: pd.DataFrame, metric: str = "sdr") -> dict[str, Any]:
     return {"tracks": by_track, "hop": hop or 1.0, "metric": metric_label(metric)}
 
 
+def step_comparisons(wide: pd.DataFrame, higher: bool = True) -> tuple[list[dict], int | None]:
+    """Every step of a tracks × steps table against step 0, paired over tracks (median
+    difference, bootstrap 95 % CI, Wilcoxon p; ``p_holm`` left for the caller's family), and the
+    best step: highest median difference, ties (and no gain at all) to the earliest step,
+    step 0 included."""
+    steps = []
+    for step in wide.columns:
+        r = compare_paired(wide[0].to_numpy(), wide[step].to_numpy(), higher)
+        steps.append({"step": int(step), "n": r.n, "median": _finite(r.median_diff),
+                      "lo": _finite(r.ci_low), "hi": _finite(r.ci_high),
+                      "p": _finite(r.p, 4), "p_holm": None,
+                      "value": _finite(r.median_b), "verdict": r.verdict})
+    valid = [s for s in steps if s["median"] is not None]
+    best = max(valid, key=lambda s: (s["median"], -s["step"]))["step"] if valid else None
+    for s in steps:
+        s["best"] = s["step"] == best
+    return steps, best
+
+
 def strategy_curves(rows: pd.DataFrame, variants: Variants,
                     metrics: Sequence[str] = ("sdr", "usdr"),
                     configs: dict | None = None) -> list[dict]:
@@ -279,19 +298,7 @@ def strategy_curves(rows: pd.DataFrame, variants: Variants,
                                  aggfunc="first", dropna=False)
             if 0 not in wide.columns:
                 continue
-            steps = []
-            for step in wide.columns:
-                r = compare_paired(wide[0].to_numpy(), wide[step].to_numpy(), higher)
-                steps.append({"step": int(step), "n": r.n, "median": _finite(r.median_diff),
-                              "lo": _finite(r.ci_low), "hi": _finite(r.ci_high),
-                              "p": _finite(r.p, 4), "p_holm": None,
-                              "value": _finite(r.median_b), "verdict": r.verdict})
-            # the best step: highest median difference; ties (and no gain at all) go to the
-            # earliest step, step 0 included
-            valid = [s for s in steps if s["median"] is not None]
-            best = max(valid, key=lambda s: (s["median"], -s["step"]))["step"] if valid else None
-            for s in steps:
-                s["best"] = s["step"] == best
+            steps, best = step_comparisons(wide, higher)
             out.append({"panel": f"{variants.pipeline(sh, st)} · {target}",
                         "pipeline": variants.pipeline(sh, st), "target": target,
                         "metric": metric_label(metric), "steps": steps, "best": best,

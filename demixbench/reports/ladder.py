@@ -1,0 +1,151 @@
+"""The strength-ladder study's tables: does progressive inference help weaker separators more?
+
+Input: the rows of one run in which several separators (blind ones of different strength and
+oracles) ran with progressive strategies (``progressive:target=T,...``, schedules and the blind
+adaptive β, with and without the Wiener switch). Output, per metric:
+
+- one curve per (separator, progressive configuration): the target's value at step 0 (median over
+  tracks) and every step's paired difference to step 0 (median, bootstrap 95 % CI, Wilcoxon p),
+  with Holm's correction over every step of every curve of the run (one family per metric), the
+  best step, the final step and the worst step — :func:`~demixbench.reports.model.step_comparisons`
+  does the pairing, as for the HTML report;
+- the ladder's answer: over the blind separators' (separator, target) points of one
+  configuration, Spearman's rank correlation between one-shot quality and gain (best and final
+  step). A negative ρ means the weaker the separator, the larger the gain: the seed paper's
+  conjecture. Rank correlation (scipy's ``spearmanr``) because one-shot quality and gain are on
+  different scales and a few strong points should not decide it.
+
+``markdown`` writes those tables for a terminal, a closing note or a README.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from ..metrics import METRICS
+from .model import metric_label, step_comparisons
+from .stats import fill_holm, fmt
+
+MODE_LINEAR = "linear"
+
+
+def progressive_configs(configs: dict) -> dict[str, dict]:
+    """The run's progressive strategy configurations by strategy hash."""
+    return {h: c for h, c in configs.items() if c.get("strategy") == "progressive"}
+
+
+def mode_of(config: dict) -> str:
+    """How a progressive configuration picks β: its schedule, or ``adaptive-blind`` /
+    ``adaptive-oracle``; ``+wiener`` when every step is post-filtered."""
+    mode = f"adaptive-{config['adaptive']}" if config.get("adaptive") else config.get(
+        "schedule", MODE_LINEAR)
+    return mode + ("+wiener" if config.get("wiener") else "")
+
+
+def ladder_curves(rows: pd.DataFrame, configs: dict,
+                  metrics: Sequence[str] = ("usdr", "si_sdr")) -> list[dict]:
+    """One entry per (separator, progressive configuration, metric), the target's steps only."""
+    progressive = progressive_configs(configs)
+    rows = rows[rows["strategy_hash"].isin(list(progressive))]
+    rows = rows.assign(track_id=rows["dataset"] + "/" + rows["track"])
+    out = []
+    for metric in metrics:
+        higher = METRICS[metric].higher_is_better if metric in METRICS else True
+        part = rows[rows["metric"] == metric]
+        for (sep, st), g in part.groupby(["separator", "strategy_hash"], sort=True):
+            config = progressive[st]
+            g = g[g["target"] == config["target"]]
+            if g.empty:
+                continue
+            wide = g.pivot_table(index="track_id", columns="step", values="value",
+                                 aggfunc="first", dropna=False)
+            if 0 not in wide.columns or len(wide.columns) < 2:
+                continue
+            steps, best = step_comparisons(wide, higher)
+            out.append({"separator": sep, "oracle": bool(g["oracle"].iloc[0]),
+                        "target": config["target"], "mode": mode_of(config),
+                        "metric": metric_label(metric), "one_shot": steps[0]["value"],
+                        "n": steps[0]["n"], "steps": steps, "best_step": best})
+    for metric in {c["metric"] for c in out}:
+        family = [s for c in out if c["metric"] == metric for s in c["steps"] if s["step"]]
+        fill_holm(family)
+    for c in out:
+        later = [s for s in c["steps"] if s["step"] and s["median"] is not None]
+        c["best"] = max(later, key=lambda s: (s["median"], -s["step"])) if later else None
+        c["final"] = max(later, key=lambda s: s["step"]) if later else None
+        c["worst"] = min(later, key=lambda s: (s["median"], s["step"])) if later else None
+    return out
+
+
+def strength_correlation(curves: list[dict]) -> list[dict]:
+    """Per (mode, metric): Spearman's ρ between one-shot quality and the best-step and
+    final-step gains over the blind separators' (separator, target) points."""
+    from scipy.stats import spearmanr
+
+    out = []
+    keys = sorted({(c["mode"], c["metric"]) for c in curves})
+    for mode, metric in keys:
+        pts = [c for c in curves if (c["mode"], c["metric"]) == (mode, metric)
+               and not c["oracle"] and c["one_shot"] is not None and c["best"] is not None]
+        row = {"mode": mode, "metric": metric, "points": len(pts),
+               "separators": len({c["separator"] for c in pts})}
+        for which in ("best", "final"):
+            x = [c["one_shot"] for c in pts]
+            y = [c[which]["median"] for c in pts]
+            if len(pts) >= 3 and len(set(x)) > 1 and len(set(y)) > 1:
+                res = spearmanr(x, y)
+                row[f"rho_{which}"], row[f"p_{which}"] = float(res.statistic), float(res.pvalue)
+            else:
+                row[f"rho_{which}"], row[f"p_{which}"] = math.nan, math.nan
+        out.append(row)
+    return out
+
+
+def _gain(s: dict | None) -> str:
+    if s is None or s["median"] is None:
+        return "n/a"
+    ci = (f" [{fmt(s['lo'])}, {fmt(s['hi'])}]" if s["lo"] is not None and s["hi"] is not None
+          else "")
+    return f"{s['median']:+.2f}{ci}"
+
+
+def _p(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    return f"{v:.2g}" if v < 0.01 else f"{v:.3f}"
+
+
+def markdown(curves: list[dict], correlation: list[dict], title: str = "") -> str:
+    """The study's tables as GitHub markdown."""
+    lines = [f"### {title}", ""] if title else []
+    for metric in sorted({c["metric"] for c in curves}):
+        lines += [f"#### {metric}: step 0 (median over tracks) and Δ to step 0 (median [95 % CI]; "
+                  "p: Wilcoxon, Holm over every step of the run)", ""]
+        lines += ["| separator | target | β | step 0 | best step: Δ | p (Holm) | final: Δ | "
+                  "p (Holm) | worst: Δ | n |", "|---|---|---|---|---|---|---|---|---|---|"]
+        part = sorted((c for c in curves if c["metric"] == metric),
+                      key=lambda c: (c["oracle"], c["mode"], c["target"], c["one_shot"] or 0))
+        for c in part:
+            name = c["separator"] + (" (oracle)" if c["oracle"] else "")
+            best, final, worst = c["best"], c["final"], c["worst"]
+            lines.append(
+                f"| {name} | {c['target']} | {c['mode']} | {fmt(c['one_shot'])} | "
+                f"{best['step'] if best else '-'}: {_gain(best)} | "
+                f"{_p(best['p_holm'] if best else None)} | "
+                f"{final['step'] if final else '-'}: {_gain(final)} | "
+                f"{_p(final['p_holm'] if final else None)} | "
+                f"{worst['step'] if worst else '-'}: {_gain(worst)} | {c['n']} |")
+        lines.append("")
+    lines += ["#### Does a weaker separator gain more? Spearman ρ of one-shot quality against "
+              "gain, blind separators' (separator, target) points", "",
+              "| β | metric | points (separators) | ρ, best step | p | ρ, final step | p |",
+              "|---|---|---|---|---|---|---|"]
+    for r in correlation:
+        lines.append(f"| {r['mode']} | {r['metric']} | {r['points']} ({r['separators']}) | "
+                     f"{fmt(r['rho_best'])} | {_p(r['p_best'])} | {fmt(r['rho_final'])} | "
+                     f"{_p(r['p_final'])} |")
+    lines.append("")
+    return "\n".join(lines)
