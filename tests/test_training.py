@@ -60,6 +60,19 @@ def test_forward_shapes_and_a_few_steps_lower_the_loss(name):
     assert losses[-1] < 0.8 * losses[0], losses
 
 
+@pytest.mark.parametrize("name", ["demucs_lite", "convtasnet"])
+def test_mixture_skip_adds_an_equal_share_of_the_mixture(name):
+    arch = architecture(name)
+    plain = arch.build(arch.config(TINY[name]))
+    skip = arch.build(arch.config({**TINY[name], "mixture_skip": "true"}))
+    skip.load_state_dict(plain.state_dict())  # same weights: the skip adds no parameter
+    mix = torch.from_numpy(np.random.default_rng(0).normal(0, 0.1, (1, 2, 4000)).astype(
+        np.float32))
+    with torch.no_grad():
+        extra = skip(mix) - plain(mix)
+    assert torch.allclose(extra, mix[:, None].expand_as(extra) / 4, atol=1e-6)
+
+
 def test_default_sizes_fit_a_cpu_and_the_package():
     assert 2.5e6 < parameter_count() < 3.0e6  # the report's ~2.8 M
     for name in TINY:

@@ -10,7 +10,11 @@
 - decoder: per layer, the encoder's output added (skip connection), a 1x1 convolution and a GLU,
   a transposed convolution (kernel ``kernel``, stride ``stride``), ReLU except on the last,
   which gives ``sources x audio_channels`` waveforms;
-- the input is zero-padded to a length the strides divide, the output cut back.
+- the input is zero-padded to a length the strides divide, the output cut back;
+- ``mixture_skip`` (not in the report's model, off by default): every source's output is the
+  decoder's plus ``mixture / sources``, so training starts from an equal share of the mixture
+  (validation SI-SDR −8 dB) instead of near-silence uncorrelated with the stems (−22 dB after
+  25 steps of batch 4 × 2 s, and still −14 dB after 250, here on cc0-train + synthetic).
 
 The default configuration has about 2.8 M parameters (:func:`parameter_count`).
 """
@@ -33,6 +37,7 @@ class DemucsLiteConfig:
     sources: tuple[str, ...] = STEMS
     audio_channels: int = 2
     samplerate: int = 44100
+    mixture_skip: bool = False
 
 
 def build_demucs_lite(config: DemucsLiteConfig):
@@ -87,8 +92,10 @@ def build_demucs_lite(config: DemucsLiteConfig):
             for layer in self.decoder:
                 skip = skips.pop()
                 x = layer(x + skip[..., : x.shape[-1]])
-            out = x[..., :n] * scale
-            return out.view(b, len(self.sources), a, n)
+            out = (x[..., :n] * scale).view(b, len(self.sources), a, n)
+            if self.config.mixture_skip:
+                out = out + mix[:, None] / len(self.sources)
+            return out
 
     return DemucsLite(config)
 

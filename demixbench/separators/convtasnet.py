@@ -13,7 +13,12 @@ Architecture (symbols of the Conv-TasNet paper):
   1x1 conv ``B -> C*N`` and ReLU give one mask per source (the Demucs v2 setting; the paper's
   speech models use a sigmoid);
 - decoder: each masked representation through a linear map ``N -> audio_channels*L`` and
-  overlap-add with hop ``L/2``.
+  overlap-add with hop ``L/2``;
+- ``mixture_skip`` (off in the paper's configuration): every source's output is the decoder's
+  plus ``mixture / C``, so an untrained model starts from an equal share of the mixture instead
+  of noise uncorrelated with every stem. Trained from scratch on a few CPU-minutes, the plain
+  model stayed there (validation SI-SDR −32 dB after 75 steps); with the skip it starts at the
+  share's −8 dB and learns a correction to it.
 
 Music configuration (Demucs v2): ``N=256, L=20, B=256, H=512, P=3, X=10, R=4, C=4``, stereo,
 gLN, non-causal: 8,185 encoder frames, i.e. 81,870 samples (1.86 s) of receptive field
@@ -51,6 +56,7 @@ class TasNetConfig:
     sources: tuple[str, ...] = STEMS
     audio_channels: int = 2
     samplerate: int = 44100
+    mixture_skip: bool = False  # add mixture / sources to every output (see the module doc)
 
     def receptive_field(self) -> int:
         """Input samples that reach one output sample through the convolutions.
@@ -146,7 +152,10 @@ def build_model(config: TasNetConfig):
             out = torch.nn.functional.fold(seg.reshape(b * c, a * cfg.L, -1),
                                            output_size=(1, x.shape[-1]), kernel_size=(1, cfg.L),
                                            stride=(1, cfg.L // 2))
-            return out.view(b, c, a, -1)[..., :n]
+            out = out.view(b, c, a, -1)[..., :n]
+            if cfg.mixture_skip:
+                out = out + mix[:, None] / c
+            return out
 
     return ConvTasNet(config)
 
