@@ -159,6 +159,9 @@ def test_train_then_run_the_checkpoint_end_to_end(tmp_path):
     pkg = torch.load(out, weights_only=True)
     assert pkg["training"]["steps"] == 5 and pkg["training"]["seed"] == 0
     assert pkg["training"]["data"]["train"][0]["dataset"] == "synthetic:2:train"
+    card = (tmp_path / "x.md").read_text()  # the model card, from the checkpoint and its log
+    assert "- steps: 5 (batch 2, 1.0 s segments" in card and "synthetic:2:train" in card
+    assert "the run ended at step 5" in card and "\n| 5 | " in card
     store = tmp_path / "s.sqlite"
     code, stdout, err = cli("run", "--dataset", "synthetic:1", "--excerpt", "2", "--separators",
                             "unet", "--weights", str(out), "--metrics", "usdr", "--store",

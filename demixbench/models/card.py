@@ -51,7 +51,31 @@ def model_card(path: str | Path) -> str:
         "ladder; not a competitive separator.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _history(path))
+
+
+def _history(path: Path) -> list[str]:
+    """Every validation of the training run, from its CSV log beside the checkpoint."""
+    import csv
+
+    log = path.with_suffix(".csv")
+    if not log.is_file():
+        return []
+    with open(log, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return []
+    out = ["## Training run", "",
+           f"{len(rows)} validations; the run ended at step {rows[-1]['step']} after "
+           f"{float(rows[-1]['minutes']):.1f} minutes; this file is the model of the step "
+           "marked best last.", "",
+           "| step | minutes | lr | train loss | valid uSDR | valid SI-SDR | best so far |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['step']} | {float(r['minutes']):.1f} | {float(r['lr']):g} | "
+                   f"{float(r['train_loss']):.3f} | {float(r['valid_usdr']):.2f} | "
+                   f"{float(r['valid_si_sdr']):.2f} | {'yes' if r['best'] == '1' else ''} |")
+    return out + [""]
 
 
 def write_model_card(path: str | Path) -> Path:
