@@ -204,7 +204,9 @@ class ConvTasNetSeparator(OnDevice, Separator):
     sample_rate = 44100
     channels = 2
     needs_weights = True
-    description = "Conv-TasNet, Demucs v2 music configuration (this project's implementation)"
+    description = ("Conv-TasNet (this project's implementation): shipped, a small configuration "
+                   "trained here on CC0 + synthetic songs; --weights for the Demucs v2 music "
+                   "configuration or your own")
 
     def __init__(self, weights: str | None = None, segment: float | None = None,
                  overlap: float = 0.25, device: str = "cpu"):
