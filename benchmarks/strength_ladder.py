@@ -16,8 +16,11 @@ study is about an hour). It runs once on the two demo songs
 whole (``cc0-eval``, which no model here trains on) cut into ``--excerpts-per-track``
 non-overlapping excerpts each, and once on the synthetic test split; the tables pair over
 excerpts. Every run goes through ``demixbench run`` (same store, resumable: the same command
-again computes only what is missing) and gets its HTML report, whose "Does progressive inference
-help weaker separators more?" section draws one-shot quality against gain.
+again computes only what is missing). The tables and the HTML report of each dataset cover every
+complete run of the store on that dataset cut the same way, so the ladder may be run in parts
+(``--separators`` subsets, in parallel processes) or grown later; the report's "Does
+progressive inference help weaker separators more?" section draws one-shot quality against
+gain.
 
 Written to ``--out``: ``study.sqlite`` (the rows), ``<dataset>.html`` (the reports) and
 ``ladder.md`` (the tables printed at the end: per separator and target, step 0, the best, final
@@ -28,6 +31,7 @@ one-shot quality and gain over the blind separators).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -37,6 +41,7 @@ from demixbench.benchmarks.store import ResultsStore
 from demixbench.cli import main as demixbench
 from demixbench.reports.ladder import ladder_curves, markdown, strength_correlation
 from demixbench.reports.model import load_rows
+from demixbench.reports.report import write_report
 
 HERE = Path(__file__).resolve().parent
 EARLY = HERE / "data" / "early"
@@ -80,6 +85,20 @@ def early_params(separators) -> list[str]:
     return out
 
 
+def study_runs(store: ResultsStore, spec: str, excerpt: float, per_track: int) -> list[dict]:
+    """Every complete run of the store on ``spec`` cut the same way: the study's rows may come
+    from several runs (the ladder run in parts, or a separator added later); a key measured in
+    two runs counts once."""
+    out = []
+    for r in store.runs():
+        config = json.loads(r["config"])
+        if (r["status"] == "complete" and list(config.get("datasets", {})) == [spec]
+                and config.get("excerpt") == excerpt
+                and config.get("excerpts_per_track", 1) == per_track):
+            out.append(r)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="strength-ladder", help="folder for the store, reports and "
@@ -98,6 +117,8 @@ def main(argv=None) -> int:
     p.add_argument("--adaptive-steps", type=int, default=3, help="blind adaptive steps (0: none)")
     p.add_argument("--candidates", type=int, default=2, help="β candidates per adaptive step")
     p.add_argument("--executor", default="local", help="local | dask | dask:ADDRESS")
+    p.add_argument("--tables-only", action="store_true",
+                   help="run nothing: tables and reports from the runs already in the store")
     args = p.parse_args(argv)
 
     out = Path(args.out)
@@ -122,18 +143,24 @@ def main(argv=None) -> int:
     for name, spec, per_track in datasets:
         t0 = time.perf_counter()
         code = demixbench(["run", "--dataset", spec, "--excerpts-per-track", str(per_track),
-                           *common, "--report", str(out / f"{name}.html")])
+                           *common, "--no-report"]) if not args.tables_only else 0
         if code != 0:
             print(f"strength_ladder: the {name} run exited {code}; run the same command again to "
                   "compute what is missing", file=sys.stderr)
             return code
         with ResultsStore(store_path, read_only=True) as store:
-            run = next(r for r in store.runs() if r["run_id"] == store.latest_run())
-            rows = load_rows(store, [run])
-            configs = store.configs([run["run_id"]])
+            runs = study_runs(store, spec, args.excerpt, per_track)
+            if not runs:
+                print(f"strength_ladder: no complete {name} run in {store_path}", file=sys.stderr)
+                return 2
+            rows = load_rows(store, runs)
+            configs = store.configs([r["run_id"] for r in runs])
+        ids = [r["run_id"] for r in runs]
+        write_report(store_path, out / f"{name}.html", ids,
+                     title=f"Strength ladder on {name}")
         curves = ladder_curves(rows, configs, metrics)
         tracks = rows["dataset"].str.cat(rows["track"], sep="/").nunique()
-        title = (f"{name}: {tracks} excerpts of {args.excerpt:g} s, run {run['run_id']} "
+        title = (f"{name}: {tracks} excerpts of {args.excerpt:g} s, run(s) {', '.join(ids)} "
                  f"({time.perf_counter() - t0:.0f} s)")
         tables.append(markdown(curves, strength_correlation(curves), title))
         print("\n" + tables[-1])
