@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -343,7 +344,7 @@ def test_convtasnet_receptive_field_is_measured():
     assert int(changed.max() - changed.min()) + 1 == cfg.receptive_field() == 124
 
 
-def test_convtasnet_checkpoint_round_trip(tmp_path, mixture, capsys):
+def test_convtasnet_checkpoint_round_trip(tmp_path, mixture, capsys, monkeypatch):
     cfg = TasNetConfig(N=32, L=20, B=16, H=32, P=3, X=3, R=1)
     torch.manual_seed(0)
     model = build_model(cfg).eval()
@@ -358,6 +359,11 @@ def test_convtasnet_checkpoint_round_trip(tmp_path, mixture, capsys):
     chunked = ConvTasNetSeparator(weights=str(path), segment=1.0).separate(mixture, SR)
     # gLN normalises over what it is given, so chunks change the output: only shapes agree
     assert {k: v.shape for k, v in chunked.items()} == {k: mixture.shape for k in STEMS}
+    # without --weights: the checkpoint the package ships, else a one-line error
+    assert Path(ConvTasNetSeparator().weights).parts[-2:] == ("learned", "convtasnet.pt")
+    import demixbench.separators.learned as learned
+
+    monkeypatch.setattr(learned, "shipped_checkpoint", lambda model: None)
     with pytest.raises(MissingWeightsError, match="pass --weights CHECKPOINT"):
         ConvTasNetSeparator()
     bad = tmp_path / "bad.pt"
