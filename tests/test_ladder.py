@@ -80,6 +80,11 @@ def test_correlation_says_weaker_separators_gain_more_without_the_oracles():
     text = markdown(curves, list(table.values()), "synthetic")
     assert "| weak | vocals | linear |" in text and "| irm1 (oracle) | vocals |" in text
     assert "| linear | uSDR | 3 (3) | -1.00 |" in text
+    # every step of every curve, with its raw and Holm p
+    weak = next(c for c in curves if c["separator"] == "weak" and c["mode"] == "linear")
+    step2 = weak["steps"][2]
+    assert (f"| weak | vocals | linear | uSDR | 2 | {step2['median']:+.2f} [") in text
+    assert text.count("| weak | vocals |") == 2 + 4  # 2 summary rows, 2 modes x 2 steps
 
 
 def test_mode_names_the_schedule_or_the_adaptive_rule():

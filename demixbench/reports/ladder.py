@@ -118,6 +118,21 @@ def _p(v: float | None) -> str:
     return f"{v:.2g}" if v < 0.01 else f"{v:.3f}"
 
 
+def _every_step(curves: list[dict]) -> list[str]:
+    """Every step of every curve: Δ [CI], raw and Holm-corrected p."""
+    lines = ["#### Every step: Δ to step 0, median [95 % CI], Wilcoxon p, Holm p", "",
+             "| separator | target | β | metric | step | Δ | p | p (Holm) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in sorted(curves, key=lambda c: (c["metric"], c["oracle"], c["separator"], c["mode"],
+                                           c["target"])):
+        name = c["separator"] + (" (oracle)" if c["oracle"] else "")
+        for s in c["steps"]:
+            if s["step"]:
+                lines.append(f"| {name} | {c['target']} | {c['mode']} | {c['metric']} | "
+                             f"{s['step']} | {_gain(s)} | {_p(s['p'])} | {_p(s['p_holm'])} |")
+    return lines + [""]
+
+
 def markdown(curves: list[dict], correlation: list[dict], title: str = "") -> str:
     """The study's tables as GitHub markdown."""
     lines = [f"### {title}", ""] if title else []
@@ -139,6 +154,7 @@ def markdown(curves: list[dict], correlation: list[dict], title: str = "") -> st
                 f"{_p(final['p_holm'] if final else None)} | "
                 f"{worst['step'] if worst else '-'}: {_gain(worst)} | {c['n']} |")
         lines.append("")
+    lines += _every_step(curves)
     lines += ["#### Does a weaker separator gain more? Spearman ρ of one-shot quality against "
               "gain, blind separators' (separator, target) points", "",
               "| β | metric | points (separators) | ρ, best step | p | ρ, final step | p |",
