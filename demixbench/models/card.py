@@ -58,7 +58,9 @@ def _history(path: Path) -> list[str]:
     """Every validation of the training run, from its CSV log beside the checkpoint."""
     import csv
 
-    log = path.with_suffix(".csv")
+    from ..training.loop import log_path  # the log demixbench train writes beside OUT
+
+    log = log_path(path)
     if not log.is_file():
         return []
     with open(log, newline="") as f:

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from ..metrics import METRICS
-from .model import metric_label, step_comparisons
-from .stats import fill_holm, fmt
+from .model import best_final_worst, holm_over_steps, metric_label, step_comparisons
+from .stats import fmt
 
 MODE_LINEAR = "linear"
 
@@ -69,14 +69,9 @@ def ladder_curves(rows: pd.DataFrame, configs: dict,
                         "target": config["target"], "mode": mode_of(config),
                         "metric": metric_label(metric), "one_shot": steps[0]["value"],
                         "n": steps[0]["n"], "steps": steps, "best_step": best})
-    for metric in {c["metric"] for c in out}:
-        family = [s for c in out if c["metric"] == metric for s in c["steps"] if s["step"]]
-        fill_holm(family)
+    holm_over_steps(out)
     for c in out:
-        later = [s for s in c["steps"] if s["step"] and s["median"] is not None]
-        c["best"] = max(later, key=lambda s: (s["median"], -s["step"])) if later else None
-        c["final"] = max(later, key=lambda s: s["step"]) if later else None
-        c["worst"] = min(later, key=lambda s: (s["median"], s["step"])) if later else None
+        c["best"], c["final"], c["worst"] = best_final_worst(c["steps"]) or (None, None, None)
     return out
 
 

@@ -303,13 +303,30 @@ def strategy_curves(rows: pd.DataFrame, variants: Variants,
                         "pipeline": variants.pipeline(sh, st), "target": target,
                         "metric": metric_label(metric), "steps": steps, "best": best,
                         "strategy": g["strategy"].iloc[0]})
-    # Holm over every step compared with step 0 in the report, per metric (one family each)
-    for metric in {c["metric"] for c in out}:
-        family = [st for c in out if c["metric"] == metric for st in c["steps"] if st["step"]]
-        fill_holm(family)
-        for st in family:
-            st["p_holm"] = _finite(st["p_holm"], 4)
+    holm_over_steps(out, digits=4)
     return out
+
+
+def holm_over_steps(curves: list[dict], digits: int | None = None) -> None:
+    """Holm over every step compared with step 0 in ``curves``, per metric (one family each);
+    ``p_holm`` filled in place (rounded to ``digits`` when given)."""
+    for metric in {c["metric"] for c in curves}:
+        family = [st for c in curves if c["metric"] == metric for st in c["steps"] if st["step"]]
+        fill_holm(family)
+        if digits is not None:
+            for st in family:
+                st["p_holm"] = _finite(st["p_holm"], digits)
+
+
+def best_final_worst(steps: list[dict]) -> tuple[dict, dict, dict] | None:
+    """Of the steps after step 0 with a median: the best (highest median, earliest on ties),
+    the final and the worst (lowest median, earliest on ties); None when there is none."""
+    later = [s for s in steps if s["step"] > 0 and s["median"] is not None]
+    if not later:
+        return None
+    return (max(later, key=lambda s: (s["median"], -s["step"])),
+            max(later, key=lambda s: s["step"]),
+            min(later, key=lambda s: (s["median"], s["step"])))
 
 
 def strength_gains(curves: list[dict]) -> list[dict]:
@@ -323,12 +340,10 @@ def strength_gains(curves: list[dict]) -> list[dict]:
         if not c["strategy"].startswith("progressive"):
             continue
         steps = {s["step"]: s for s in c["steps"]}
-        later = [s for s in c["steps"] if s["step"] > 0 and s["median"] is not None]
-        if 0 not in steps or not later:
+        picked = best_final_worst(c["steps"])
+        if 0 not in steps or picked is None:
             continue
-        best = max(later, key=lambda s: (s["median"], -s["step"]))
-        final = max(later, key=lambda s: s["step"])
-        worst = min(later, key=lambda s: (s["median"], s["step"]))
+        best, final, worst = picked
         out.append({"pipeline": c["pipeline"], "target": c["target"], "metric": c["metric"],
                     "strategy": c["strategy"], "one_shot": steps[0]["value"], "n": best["n"],
                     "best_step": best["step"], "gain_best": best["median"],
