@@ -30,8 +30,8 @@ TARGETS = ["drums", "bass", "other", "vocals", "accompaniment"]
 
 
 def run_benchmark(store_path: Path, tracks: int, separators: list[str]) -> list[dict]:
-    from demixbench.benchmarks.runner import RunConfig, Runner
-    from demixbench.benchmarks.store import ResultsStore
+    from demixbench.runs.runner import RunConfig, Runner
+    from demixbench.runs.store import ResultsStore
 
     cfg = RunConfig(datasets=[f"synthetic:{tracks}", "demo"], separators=separators,
                     metrics=["sdr", "usdr"], strategies=["none", "wiener"])

@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from demixbench.benchmarks.executors import DaskExecutor
-from demixbench.benchmarks.runner import RunConfig, Runner
-from demixbench.benchmarks.store import ResultsStore
 from demixbench.datasets import open_dataset
+from demixbench.runs.executors import DaskExecutor
+from demixbench.runs.runner import RunConfig, Runner
+from demixbench.runs.store import ResultsStore
 
 
 def timed_run(config: RunConfig, store: Path, executor=None) -> float:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from demixbench.benchmarks.store import ResultsStore, UnitRecord
+from demixbench.runs.store import ResultsStore, UnitRecord
 
 TARGETS = ("vocals", "drums", "bass", "other", "accompaniment")
 METRICS = ("sdr", "isr", "sir", "sar", "si_sdr", "usdr")

@@ -25,8 +25,8 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 from demixbench import STEMS
-from demixbench.benchmarks.runner import RunConfig, Runner
-from demixbench.benchmarks.store import ResultsStore
+from demixbench.runs.runner import RunConfig, Runner
+from demixbench.runs.store import ResultsStore
 
 
 def run(store: ResultsStore, datasets, separators, strategies, excerpt) -> list[dict]:

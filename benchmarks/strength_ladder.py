@@ -37,11 +37,11 @@ import time
 from pathlib import Path
 
 from demixbench import STEMS
-from demixbench.benchmarks.store import ResultsStore
 from demixbench.cli import main as demixbench
 from demixbench.reports.ladder import ladder_curves, markdown, strength_correlation
-from demixbench.reports.model import load_rows
 from demixbench.reports.report import write_report
+from demixbench.runs.rows import load_rows
+from demixbench.runs.store import ResultsStore
 
 HERE = Path(__file__).resolve().parent
 EARLY = HERE / "data" / "early"

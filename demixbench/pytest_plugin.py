@@ -1,7 +1,7 @@
 """The pytest plugin (entry point ``pytest11``): separation benchmarks as tests.
 
 A test asks for the ``separation_benchmark`` fixture, calls it once with a separator, and
-asserts on the returned :class:`~demixbench.benchmarks.quality.SeparationResult`. Options, named
+asserts on the returned :class:`~demixbench.runs.quality.SeparationResult`. Options, named
 after pytest-benchmark's where the meaning is the same:
 
 - ``--demix-autosave`` / ``--demix-save=NAME``: save the session under ``--demix-storage``
@@ -77,8 +77,8 @@ def separation_benchmark(request: pytest.FixtureRequest):
 
     def run(separator, dataset: str = "demo", metrics=None, excerpt: float = 30.0, params=None,
             strategy: str | None = None, win: float = 1.0, weights: str | None = None):
-        from .benchmarks.quality import measure
         from .errors import DemixbenchError
+        from .runs.quality import measure
 
         if calls:
             raise pytest.UsageError("separation_benchmark is called once per test; parametrize "

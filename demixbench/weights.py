@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SeparatorError
+from .identity import file_sha256
 
 DEMUCS_ROOT_URL = "https://dl.fbaipublicfiles.com/demucs/"
 HDEMUCS_HIGH_URL = "https://download.pytorch.org/torchaudio/models/hdemucs_high_trained.pt"
@@ -145,14 +145,6 @@ def names() -> list[str]:
 
 
 # -- finding and checking files -------------------------------------------------------------
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify(path: Path, wf: WeightFile) -> None:
     """Raise if ``path``'s SHA-256 does not start with the manifest's digest (or prefix)."""
     if wf.sha256 is None:
@@ -252,7 +244,7 @@ def fetch(name: str, dest: str | Path | None = None, timeout: float = 30.0,
 
 
 # -- loading --------------------------------------------------------------------------------
-def _numpy_globals() -> list:
+def numpy_globals() -> list:
     import numpy as np
 
     try:  # numpy 2 moved it; pickles written under numpy 1 still name numpy.core
@@ -287,7 +279,7 @@ def load_torch(path: Path, *, numpy_arrays: bool = False, demucs_classes: bool =
 
     allowed = []
     if numpy_arrays:
-        allowed += _numpy_globals()
+        allowed += numpy_globals()
     if demucs_classes:
         allowed += _demucs_globals()
     try:

@@ -18,17 +18,21 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 @pytest.fixture(scope="session", autouse=True)
 def reports_outside_the_repository(tmp_path_factory):
-    """`demixbench run` writes its report under $DEMIXBENCH_REPORTS: keep the tests' reports
-    out of the working tree (subprocesses inherit the variable)."""
+    """`demixbench run` writes its report under $DEMIXBENCH_REPORTS and its estimates under
+    $DEMIXBENCH_ESTIMATE_CACHE: keep the tests' reports out of the working tree and their
+    estimates out of the user's cache (subprocesses inherit the variables)."""
     import os
 
-    old = os.environ.get("DEMIXBENCH_REPORTS")
+    names = ("DEMIXBENCH_REPORTS", "DEMIXBENCH_ESTIMATE_CACHE")
+    old = {n: os.environ.get(n) for n in names}
     os.environ["DEMIXBENCH_REPORTS"] = str(tmp_path_factory.mktemp("reports"))
+    os.environ["DEMIXBENCH_ESTIMATE_CACHE"] = str(tmp_path_factory.mktemp("estimates"))
     yield
-    if old is None:
-        os.environ.pop("DEMIXBENCH_REPORTS", None)
-    else:
-        os.environ["DEMIXBENCH_REPORTS"] = old
+    for n, value in old.items():
+        if value is None:
+            os.environ.pop(n, None)
+        else:
+            os.environ[n] = value
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +80,7 @@ def report_run(tmp_path_factory):
     import contextlib
     import io
 
-    from demixbench.benchmarks.store import ResultsStore
+    from demixbench.runs.store import ResultsStore
     from demixbench.cli import main
 
     root = tmp_path_factory.mktemp("report-run")

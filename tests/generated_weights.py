@@ -43,7 +43,7 @@ def generate(name: str, folder: Path) -> dict:
             torch.save(unet(2).state_dict(), folder / f"{i:02d}.ckpt")
         return {"weights": str(folder)}
     if name == "convtasnet":
-        from demixbench.separators.convtasnet import TasNetConfig, build_model, save_checkpoint
+        from demixbench.models.convtasnet import TasNetConfig, build_model, save_checkpoint
 
         path = save_checkpoint(build_model(TasNetConfig(N=16, L=8, B=8, H=16, P=3, X=2, R=1)),
                                folder / "tasnet.pt")

@@ -294,7 +294,7 @@ def test_cli_param_errors(tmp_path, capsys):
 
 
 def test_cli_wiener_runs_both_variants(tmp_path, capsys):
-    from demixbench.benchmarks.store import ResultsStore
+    from demixbench.runs.store import ResultsStore
 
     store = tmp_path / "s.sqlite"
     assert main(["run", "--dataset", "synthetic:1", "--excerpt", "2", "--separators", "irm1",

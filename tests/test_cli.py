@@ -45,7 +45,7 @@ def test_run_prints_leaderboard_where_oracle_beats_mix(finished_store, capsys):
     assert f"store: {store}" in out
     assert "[1/4] mix on synthetic:2/synthetic-test-000" in err  # progress on stderr
 
-    from demixbench.benchmarks.store import ResultsStore
+    from demixbench.runs.store import ResultsStore
     from demixbench.reports.leaderboard import leaderboard
 
     with ResultsStore(store) as s:
@@ -226,7 +226,7 @@ def test_changed_audio_starts_a_new_run_instead_of_resuming(musdb_folder, capsys
 
 
 def test_bsseval_backends_give_the_same_rows(tmp_path, capsys):
-    from demixbench.benchmarks.store import ResultsStore
+    from demixbench.runs.store import ResultsStore
 
     values = {}
     for backend in ("numpy", "museval"):
@@ -248,7 +248,7 @@ def test_excerpts_per_track_are_scored_as_tracks(tmp_path, capsys):
                           "--excerpts-per-track", "3", "--separators", "mix", "--metrics",
                           "usdr", "--store", str(store), "--quiet", "--no-report")
     assert code == 0, err
-    from demixbench.benchmarks.store import ResultsStore
+    from demixbench.runs.store import ResultsStore
 
     with ResultsStore(store) as s:
         rows = s.rows()

@@ -18,9 +18,9 @@ pytest.importorskip("distributed", reason="dask.distributed is not installed")
 
 from dask_separators import FailOnce, KillOnce, WantsGpu  # noqa: E402
 
-from demixbench.benchmarks.executors import DaskExecutor  # noqa: E402
-from demixbench.benchmarks.runner import RunConfig, Runner  # noqa: E402
-from demixbench.benchmarks.store import ResultsStore  # noqa: E402
+from demixbench.runs.executors import DaskExecutor  # noqa: E402
+from demixbench.runs.runner import RunConfig, Runner  # noqa: E402
+from demixbench.runs.store import ResultsStore  # noqa: E402
 from demixbench.cli import main  # noqa: E402
 from demixbench.errors import DemixbenchError  # noqa: E402
 from demixbench.separators.registry import with_instance  # noqa: E402
@@ -34,7 +34,7 @@ def keep_thread_settings():
     """A LocalCluster made by a test sets OMP_NUM_THREADS=1 (and the like) in this process, as
     Dask's nanny does; left there, every later test would run BSS Eval and torch on one
     thread."""
-    from demixbench.benchmarks.executors import THREAD_VARS
+    from demixbench.runs.executors import THREAD_VARS
 
     saved = {v: os.environ.get(v) for v in THREAD_VARS}
     yield

@@ -11,7 +11,7 @@ import pytest
 
 from demixbench import STEMS
 from demixbench.audio import load_audio, write_audio
-from demixbench.benchmarks.store import ResultsStore
+from demixbench.runs.store import ResultsStore
 from demixbench.cli import main
 from demixbench.datasets import open_dataset
 

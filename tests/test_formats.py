@@ -11,7 +11,7 @@ import types
 import numpy as np
 import pytest
 
-from demixbench.benchmarks.store import ResultsStore
+from demixbench.runs.store import ResultsStore
 from demixbench.errors import DemixbenchError
 from demixbench.formats.museval_json import export_run, import_folder
 

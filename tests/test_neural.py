@@ -17,8 +17,8 @@ pytest.importorskip("demucs")
 from demixbench import STEMS  # noqa: E402
 from demixbench.cli import main  # noqa: E402
 from demixbench.metrics.sdr import usdr  # noqa: E402
-from demixbench.separators.convtasnet import (  # noqa: E402
-    ConvTasNetSeparator,
+from demixbench.separators.convtasnet import ConvTasNetSeparator  # noqa: E402
+from demixbench.models.convtasnet import (  # noqa: E402
     TasNetConfig,
     build_model,
     load_checkpoint,
@@ -227,7 +227,7 @@ def test_device_fallback_is_recorded(mixture):
 
 
 def test_demucs_unittest_runs_through_the_benchmark(tmp_path, capsys):
-    from demixbench.benchmarks.store import ResultsStore
+    from demixbench.runs.store import ResultsStore
 
     store = tmp_path / "s.sqlite"
     assert main(["run", "--dataset", "synthetic:1", "--dataset", "demo", "--excerpt", "2",
@@ -240,8 +240,8 @@ def test_demucs_unittest_runs_through_the_benchmark(tmp_path, capsys):
 
 
 def test_models_trained_on_musdb_test_are_refused_on_it(musdb_folder):
-    from demixbench.benchmarks.runner import RunConfig, Runner
-    from demixbench.benchmarks.store import ResultsStore
+    from demixbench.runs.runner import RunConfig, Runner
+    from demixbench.runs.store import ResultsStore
     from demixbench.errors import DemixbenchError
     from demixbench.separators.registry import SeparatorEntry, SeparatorRegistry
 

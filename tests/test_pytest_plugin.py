@@ -147,4 +147,4 @@ def test_called_twice(separation_benchmark):
                                  "*separation_benchmark: unknown metric(s) loudness; choose from*",
                                  "*separation_benchmark is called once per test*"])
     out = result.stdout.str()
-    assert "demixbench/benchmarks" not in out and "demixbench/separators" not in out
+    assert "demixbench/runs" not in out and "demixbench/separators" not in out

@@ -19,10 +19,12 @@ import pytest
 
 from demixbench import STEMS
 from demixbench.audio import write_audio
-from demixbench.benchmarks import runner as runner_mod
-from demixbench.benchmarks.cache import EstimateCache
-from demixbench.benchmarks.runner import RunConfig, Runner
-from demixbench.benchmarks.store import ResultsStore
+from demixbench.runs import plan as plan_mod
+from demixbench.runs import provenance
+from demixbench.runs import runner as runner_mod
+from demixbench.runs.cache import EstimateCache
+from demixbench.runs.runner import RunConfig, Runner
+from demixbench.runs.store import ResultsStore
 from demixbench.cli import main
 from demixbench.datasets import choose_excerpt, open_folder
 from demixbench.errors import DatasetError, DemixbenchError, PluginError, StoreError
@@ -207,7 +209,7 @@ def test_crashed_run_is_marked_and_resumed(tmp_path):
     with ResultsStore(path) as store:
         run = Runner(config, store)
         run_id = run.run_id()
-        store.begin_run(run_id, run.run_config(), runner_mod._versions(), {}, "")
+        store.begin_run(run_id, run.run_config(), provenance.versions(), {}, "")
         store._db.execute("UPDATE runs SET owner=? WHERE run_id=?", ("nohost-x:1", run_id))
         store._db.execute("UPDATE runs SET owner=? WHERE run_id=?",
                           (f"{os.uname().nodename}:999999999", run_id))
@@ -222,8 +224,8 @@ def test_resume_under_other_versions_is_refused(tmp_path, monkeypatch):
     config = RunConfig(datasets=["synthetic:1"], separators=["mix"], excerpt=2, metrics=["usdr"])
     with ResultsStore(tmp_path / "s.sqlite") as store:
         first = Runner(config, store).run()
-        real = runner_mod._versions()
-        monkeypatch.setattr(runner_mod, "_versions", lambda: {**real, "numpy": "0.0-other"})
+        real = provenance.versions()
+        monkeypatch.setattr(runner_mod, "versions", lambda: {**real, "numpy": "0.0-other"})
         with pytest.raises(StoreError, match=r"numpy .* -> 0.0-other.*start a new run with --new-run"):
             Runner(config, store).run()
         config.new_run = True
@@ -238,7 +240,7 @@ def test_run_id_and_rows_change_with_demixbench_version_and_weights(tmp_path, mo
     with ResultsStore(tmp_path / "s.sqlite") as store:
         before = Runner(config, store)
         monkeypatch.setattr(base, "__version__", "99.0")
-        monkeypatch.setattr(runner_mod, "__version__", "99.0")
+        monkeypatch.setattr(plan_mod, "__version__", "99.0")
         after = Runner(config, store)
     assert before.run_id() != after.run_id()
     assert before.variants[0].config_hash != after.variants[0].config_hash
@@ -246,8 +248,8 @@ def test_run_id_and_rows_change_with_demixbench_version_and_weights(tmp_path, mo
 
 def test_weights_checksum_is_part_of_the_configuration(tmp_path):
     torch = pytest.importorskip("torch")
-    from demixbench.separators.convtasnet import (
-        ConvTasNetSeparator,
+    from demixbench.separators.convtasnet import ConvTasNetSeparator
+    from demixbench.models.convtasnet import (
         TasNetConfig,
         build_model,
         save_checkpoint,
@@ -394,8 +396,8 @@ def test_musdb_test_guard_applies_to_folder_specs(tmp_path, short_track):
     (["--excerpt", "1e400"], "--excerpt inf: give a finite number"),
     (["--excerpt", "0.001", "--metrics", "sdr"], "shorter than one 1 s BSS Eval frame"),
     (["--gains", "vocals=nan"], "the gain of vocals must be a finite number"),
-    (["--strategy", "progressive:value=nan,schedule=constant"], "bad value for value: 'nan'"),
-    (["--strategy", "progressive:betas=inf,schedule=list,steps=1"], "bad value for betas"),
+    (["--strategy", "progressive:value=nan,schedule=constant"], r"progressive:value=nan: expected a finite number"),
+    (["--strategy", "progressive:betas=inf,schedule=list,steps=1"], r"progressive:betas=inf: expected values separated by /"),
     (["--strategy", "progressive:stepz=2"], "progressive has no option 'stepz'"),
     (["--param", "hpss_repet.n_fft=1e9", "--separators", "hpss_repet"],
      r"n_fft must be an integer in \[16, 65536\]"),

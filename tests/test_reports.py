@@ -15,8 +15,8 @@ import pytest
 import scipy.stats
 from conftest import HOSTILE_TRACKS
 
-from demixbench.benchmarks.runner import RunConfig, Runner
-from demixbench.benchmarks.store import ResultsStore
+from demixbench.runs.runner import RunConfig, Runner
+from demixbench.runs.store import ResultsStore
 from demixbench.cli import main
 from demixbench.errors import ReportError
 from demixbench.reports import html, model, stats

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from demixbench.benchmarks.store import ResultsStore, UnitRecord
+from demixbench.runs.store import ResultsStore, UnitRecord
 from demixbench.errors import StoreError
 
 

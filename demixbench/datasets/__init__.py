@@ -16,6 +16,7 @@ import numpy as np
 from .. import STEMS
 from ..audio import write_audio
 from ..errors import DatasetError
+from ..paths import cache_home
 from ..plugins import PluginRegistry
 from .base import Dataset, Stems, Track, check_stems
 from .excerpt import Excerpt, choose_excerpt, cut_and_mix
@@ -35,7 +36,7 @@ __all__ = ["Dataset", "DatasetRegistry", "Excerpt", "Stems", "Track", "check_ste
 def _synthesized(seed: int, seconds: float) -> dict:
     """A rendered synthetic song, kept in memory and on disk: runs, strategies, Dask workers and
     separate processes load the same songs again. The disk copy (``.npy`` per stem, under
-    ``$XDG_CACHE_HOME/demixbench/synthetic``, or ``$DEMIXBENCH_SYNTHETIC_CACHE``; ``off``
+    ``synthetic/`` in :func:`demixbench.paths.cache_home`, or ``$DEMIXBENCH_SYNTHETIC_CACHE``; ``off``
     disables it) is keyed by the generator's source code, so a changed generator renders anew."""
     folder = _synthetic_cache() / f"{_generator_digest()}-{seed}-{seconds:g}"
     try:
@@ -61,8 +62,7 @@ def _synthetic_cache() -> Path:
         return Path(os.devnull)
     if env:
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "demixbench" / "synthetic"
+    return cache_home() / "synthetic"
 
 
 @lru_cache(maxsize=1)

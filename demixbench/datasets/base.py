@@ -22,7 +22,10 @@ class Track:
     subset: str
     loader: Callable[[], tuple[Stems, int]] = field(repr=False, compare=False)
     source: str = ""  # where it comes from (a folder, "synthetic seed=3"), for messages
-    fingerprint: str = ""  # identifies the content (generator version, file sizes and times)
+    # identifies the content: generator version and seed, or each file's relative path, size
+    # and content digest (demixbench.identity.file_fingerprint)
+    fingerprint: str = ""
+    parent: str = ""  # the song an excerpt piece was cut from ("" for a whole song)
 
     def load(self) -> tuple[Stems, int]:
         stems, sr = self.loader()

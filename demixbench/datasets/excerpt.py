@@ -165,5 +165,6 @@ def excerpt_pieces(dataset, count: int, seconds: float):
         for i in range(count):
             tracks.append(Track(f"{track.name} #{i + 1}", track.subset, partial(load, i),
                                 track.source,
-                                f"{track.fingerprint} excerpt {i + 1} of {count} x {seconds:g} s"))
+                                f"{track.fingerprint} excerpt {i + 1} of {count} x {seconds:g} s",
+                                parent=track.name))
     return Dataset(dataset.name, tuple(tracks), dataset.from_files)

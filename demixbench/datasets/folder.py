@@ -14,6 +14,7 @@ from pathlib import Path
 from .. import STEMS
 from ..audio import load_audio
 from ..errors import DatasetError
+from ..identity import file_fingerprint
 from .base import Dataset, Stems, Track
 from .stem_files import is_stem_file, track_from_stem_file
 
@@ -57,7 +58,7 @@ def track_from_folder(folder: Path, subset: str) -> Track:
                            f"{', '.join(s + '.wav' for s in STEMS)} (or .flac, .ogg, .mp3, "
                            ".aiff)")
     files = [_stem_file(folder, s) for s in STEMS]
-    fingerprint = ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    fingerprint = ";".join(file_fingerprint(p, folder.parent) for p in files)
     return Track(name=folder.name, subset=subset, loader=lambda: _load_folder(folder),
                  source=str(folder), fingerprint=fingerprint)
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import STEMS
 from ..errors import DatasetError
+from ..identity import file_fingerprint
 from .base import Stems, Track
 
 SUFFIX = ".stem.mp4"
@@ -79,7 +80,6 @@ def read_stem_file(path: Path) -> tuple[Stems, int]:
 
 def track_from_stem_file(path: Path, subset: str) -> Track:
     _tools()  # a clear error at open time, not at the first load
-    stat = path.stat()
     return Track(name=path.name[: -len(SUFFIX)], subset=subset,
                  loader=lambda: read_stem_file(path), source=str(path),
-                 fingerprint=f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+                 fingerprint=file_fingerprint(path, path.parent))

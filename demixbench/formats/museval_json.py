@@ -22,9 +22,9 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from ..benchmarks.store import ResultsStore, UnitRecord
 from ..errors import DemixbenchError
-from ..separators import stable_hash
+from ..identity import stable_hash
+from ..runs.store import ResultsStore, UnitRecord
 
 METRICS = (("sdr", "SDR"), ("sir", "SIR"), ("sar", "SAR"), ("isr", "ISR"))
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+@=\[\],-]")
@@ -53,7 +53,7 @@ def folder_name(label: str) -> str:
 
 def export_run(store: ResultsStore, run_id: str, out: str | Path) -> list[Path]:
     """Write the run's BSS Eval frames as museval JSON files; returns the files written."""
-    from ..reports.model import Variants, load_rows, select_runs
+    from ..runs.rows import Variants, load_rows, select_runs
 
     run = select_runs(store, [run_id])[0]
     rows = load_rows(store, [run])

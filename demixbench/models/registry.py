@@ -50,7 +50,7 @@ def _convert(model: str, key: str, value: Any, default: Any) -> Any:
 
 
 def _architectures() -> dict[str, Architecture]:
-    from ..separators.convtasnet import TasNetConfig, build_model
+    from .convtasnet import TasNetConfig, build_model
     from .demucs_lite import DemucsLiteConfig, build_demucs_lite
     from .unet import UNetConfig, build_unet
 

@@ -22,12 +22,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..benchmarks.cache import EstimateCache, input_key
-from ..benchmarks.store import ResultsStore
 from ..datasets import choose_excerpt, cut_and_mix, open_dataset
 from ..errors import DemixbenchError
 from ..metrics.scoring import with_accompaniment
-from .model import _target_order, load_rows
+from ..runs.cache import EstimateCache, input_key
+from ..runs.rows import load_rows, target_order
+from ..runs.store import ResultsStore
 
 VORBIS_LEVEL = 1.0  # libsndfile compression level: about 64 kbit/s for stereo music at 44.1 kHz
 NOT_CACHED = "not cached"
@@ -138,7 +138,7 @@ def audio_section(store: ResultsStore, run_ids: Sequence[str], seconds: float = 
         keys = {False: input_key(mixture, sr), True: input_key(mixture, sr, refs)}
         window = choose_excerpt(refs, sr, min(seconds, mixture.shape[-1] / sr))
         cut = slice(window.start, window.stop)
-        targets = _target_order(rows[(rows["dataset"] == dataset_name) & (rows["subset"] == subset)
+        targets = target_order(rows[(rows["dataset"] == dataset_name) & (rows["subset"] == subset)
                                      & (rows["track"] == track_name)]["target"])
         refs_all = with_accompaniment(refs)
         size = 0

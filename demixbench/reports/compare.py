@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..benchmarks.store import ResultsStore
 from ..errors import ReportError
 from ..metrics import METRICS
-from .leaderboard import _flat, metric_label, text_table
-from .model import Variants, load_rows, select_runs
+from ..runs.rows import Variants, flat_config, load_rows, select_runs
+from ..runs.store import ResultsStore
+from .leaderboard import metric_label, text_table
 from .stats import compare_paired, fill_holm, paired_cells
 
 KEY = ["subset", "track", "excerpt", "pipeline", "step", "target", "metric"]
@@ -95,7 +95,7 @@ def config_changes(a: RunSide, b: RunSide) -> dict[str, list[str]]:
         hb = [h for h, n in names_b.items() if n == name]
         if len(ha) != 1 or len(hb) != 1 or ha == hb:
             continue
-        fa, fb = _flat(a.configs.get(ha[0], {})), _flat(b.configs.get(hb[0], {}))
+        fa, fb = flat_config(a.configs.get(ha[0], {})), flat_config(b.configs.get(hb[0], {}))
         changes = [f"{k}: {fa.get(k, '(absent)')!r} -> {fb.get(k, '(absent)')!r}"
                    for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
         out[name] = changes or [f"configuration hash {ha[0]} -> {hb[0]}"]

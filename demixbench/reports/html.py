@@ -17,8 +17,8 @@ from pathlib import Path
 
 import jinja2
 
-from ..benchmarks.store import finite_json
 from ..errors import ReportError
+from ..runs.store import finite_json
 
 GENERATOR = "demixbench report"
 # Vega compiles expressions with Function(): 'unsafe-eval' is needed; nothing may be fetched.

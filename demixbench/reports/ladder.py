@@ -7,7 +7,7 @@ adaptive β, with and without the Wiener switch). Output, per metric:
 - one curve per (separator, progressive configuration): the target's value at step 0 (median over
   tracks) and every step's paired difference to step 0 (median, bootstrap 95 % CI, Wilcoxon p),
   with Holm's correction over every step of every curve of the run (one family per metric), the
-  best step, the final step and the worst step — :func:`~demixbench.reports.model.step_comparisons`
+  best step, the final step and the worst step — :func:`~demixbench.reports.steps.step_comparisons`
   does the pairing, as for the HTML report;
 - the ladder's answer: over the blind separators' (separator, target) points of one
   configuration, Spearman's rank correlation between one-shot quality and gain (best and final
@@ -26,8 +26,10 @@ from collections.abc import Sequence
 import pandas as pd
 
 from ..metrics import METRICS
-from .model import best_final_worst, holm_over_steps, metric_label, step_comparisons
+from ..runs.rows import track_ids
+from .leaderboard import metric_label
 from .stats import fmt
+from .steps import best_final_worst, holm_over_steps, step_comparisons
 
 MODE_LINEAR = "linear"
 
@@ -50,7 +52,7 @@ def ladder_curves(rows: pd.DataFrame, configs: dict,
     """One entry per (separator, progressive configuration, metric), the target's steps only."""
     progressive = progressive_configs(configs)
     rows = rows[rows["strategy_hash"].isin(list(progressive))]
-    rows = rows.assign(track_id=rows["dataset"] + "/" + rows["track"])
+    rows = rows.assign(track_id=track_ids(rows))
     out = []
     for metric in metrics:
         higher = METRICS[metric].higher_is_better if metric in METRICS else True

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import SUITE_STEMS
 from ..metrics import METRICS
+from ..runs.rows import variant_labels
 
 TARGET_ORDER = SUITE_STEMS
 COLUMNS = (("sdr", "cSDR"), ("usdr", "uSDR"), ("si_sdr", "SI-SDR"))
@@ -36,50 +37,6 @@ def _agg(values: list[float], how: str) -> tuple[float, int]:
     if v.size == 0:
         return math.nan, 0
     return (float(np.median(v)) if how == "median" else float(np.mean(v))), int(v.size)
-
-
-def _flat(config: Mapping, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for k, v in config.items():
-        if isinstance(v, Mapping):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def _short(v: object) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, list):
-        return "/".join(_short(x) for x in v)
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
-def variant_labels(names: Mapping[str, str], configs: Mapping[str, Mapping]) -> dict[str, str]:
-    """Label each hash by its name, plus what differs from the other hashes of that name."""
-    by_name: dict[str, list[str]] = defaultdict(list)
-    for h, name in names.items():
-        by_name[name].append(h)
-    labels = {}
-    for name, hashes in by_name.items():
-        if len(hashes) == 1:
-            labels[hashes[0]] = name
-            continue
-        flat = {h: _flat(configs.get(h, {})) for h in hashes}
-        keys = sorted({k for f in flat.values() for k in f})
-        differ = [k for k in keys if len({repr(f.get(k)) for f in flat.values()}) > 1
-                  and k not in ("strategy", "name", "class")]
-        for h in hashes:
-            if all(h in configs for h in hashes) and differ:
-                shown = ",".join(f"{k.rsplit('.', 1)[-1]}={_short(flat[h].get(k, '-'))}"
-                                 for k in differ if not k.startswith("inner."))
-                labels[h] = f"{name}[{shown}]" if shown else f"{name}#{h[:6]}"
-            else:
-                labels[h] = f"{name}#{h[:6]}"
-    return labels
 
 
 def leaderboard(rows: Iterable[dict], configs: Mapping[str, Mapping] | None = None,

@@ -20,96 +20,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import SUITE_STEMS
-from ..benchmarks.store import ResultsStore
 from ..datasets.excerpt import excerpt_seconds
-from ..errors import ReportError
 from ..metrics import METRICS
-from .leaderboard import METRIC_LABELS, leaderboard, metric_label, variant_labels
-from .stats import compare_paired, fill_holm
+from ..runs.rows import (
+    Variants,
+    distinguish_settings,
+    load_rows,
+    select_runs,
+    target_order,
+    with_variant,
+)
+from ..runs.store import ResultsStore
+from .leaderboard import METRIC_LABELS, leaderboard, metric_label
+from .steps import (
+    HEADLINE,
+    oracle_gain,
+    strategy_curves,
+    strength_gains,
+    wiener_pairs,
+)
 
-HEADLINE = ("sdr", "usdr", "si_sdr")  # distributions and default leaderboard columns
 ON_DEMAND = ("sir", "sar", "isr")
-def _target_order(targets) -> list[str]:
-    order = {t: i for i, t in enumerate(SUITE_STEMS)}
-    return sorted(set(targets), key=lambda t: (order.get(t, 99), t))
 
 
 def _finite(v: float | None, digits: int = 3) -> float | None:
     if v is None or not math.isfinite(v):
         return None
     return round(float(v), digits)
-
-
-# -- reading ------------------------------------------------------------------------------------
-def select_runs(store: ResultsStore, run_ids: Sequence[str] | None) -> list[dict]:
-    """The runs a report covers (default: the latest), or a one-line error."""
-    runs = store.runs()
-    if not runs:
-        raise ReportError(f"{store.path} holds no run yet; make one with `demixbench run --store "
-                          f"{store.path}`")
-    known = {r["run_id"]: r for r in runs}
-    if not run_ids:
-        latest = store.latest_run()
-        return [known[latest]]
-    unknown = [r for r in run_ids if r not in known]
-    if unknown:
-        shown = ", ".join(list(known)[-8:])
-        raise ReportError(f"no run {', '.join(unknown)} in {store.path}; its runs: {shown}")
-    return [known[r] for r in dict.fromkeys(run_ids)]
-
-
-def load_rows(store: ResultsStore, runs: list[dict]) -> pd.DataFrame:
-    frames = [pd.DataFrame(store.rows(r["run_id"])) for r in runs]
-    rows = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(
-        len(f) for f in frames) else pd.DataFrame()
-    if rows.empty:
-        ids = ", ".join(r["run_id"] for r in runs)
-        raise ReportError(f"run {ids} has no result rows yet (status: "
-                          f"{', '.join(r['status'] for r in runs)}); finish it with the same "
-                          "`demixbench run` command, then report")
-    rows["value"] = rows["value"].astype(float)
-    rows["oracle"] = rows["oracle"].astype(bool)
-    rows["step"] = rows["step"].astype(int)
-    # one value per key: two runs of one configuration on one track are the same measurement
-    key = ["dataset", "subset", "track", "excerpt", "separator_hash", "strategy_hash", "step",
-           "target", "metric"]
-    return rows.drop_duplicates(key, keep="last").reset_index(drop=True)
-
-
-class Variants:
-    """Labels and keys of the variants in the rows."""
-
-    def __init__(self, rows: pd.DataFrame, configs: dict):
-        sep_names = dict(zip(rows["separator_hash"], rows["separator"]))
-        strat = rows[rows["strategy_hash"] != ""]
-        strat_names = dict(zip(strat["strategy_hash"], strat["strategy"]))
-        self.sep_labels = variant_labels(sep_names, configs)
-        self.strat_labels = variant_labels(strat_names, configs)
-        steps = rows.groupby(["separator_hash", "strategy_hash"])["step"].max()
-        self.multi_step = {k for k, v in steps.items() if v > 0}
-
-    def label(self, sep_hash: str, strat_hash: str, step: int) -> str:
-        text = self.sep_labels[sep_hash]
-        if strat_hash:
-            text += " + " + self.strat_labels[strat_hash]
-            if (sep_hash, strat_hash) in self.multi_step:
-                text += f" @{step}"
-        return text
-
-    def pipeline(self, sep_hash: str, strat_hash: str) -> str:
-        return self.sep_labels[sep_hash] + (" + " + self.strat_labels[strat_hash]
-                                            if strat_hash else "")
-
-
-def _with_variant(rows: pd.DataFrame, variants: Variants) -> pd.DataFrame:
-    keys = rows[["separator_hash", "strategy_hash", "step"]].drop_duplicates()
-    labels = {(a, b, int(c)): variants.label(a, b, int(c)) for a, b, c in keys.itertuples(index=False)}
-    rows = rows.copy()
-    rows["variant"] = [labels[k] for k in zip(rows["separator_hash"], rows["strategy_hash"],
-                                              rows["step"])]
-    rows["track_id"] = rows["dataset"] + "/" + rows["track"]
-    return rows
 
 
 # -- sections -----------------------------------------------------------------------------------
@@ -252,156 +189,6 @@ def frames(rows: pd.DataFrame, metric: str = "sdr") -> dict[str, Any]:
     return {"tracks": by_track, "hop": hop or 1.0, "metric": metric_label(metric)}
 
 
-def step_comparisons(wide: pd.DataFrame, higher: bool = True) -> tuple[list[dict], int | None]:
-    """Every step of a tracks × steps table against step 0, paired over tracks (median
-    difference, bootstrap 95 % CI, Wilcoxon p; ``p_holm`` left for the caller's family), and the
-    best step: highest median difference, ties (and no gain at all) to the earliest step,
-    step 0 included."""
-    steps = []
-    for step in wide.columns:
-        r = compare_paired(wide[0].to_numpy(), wide[step].to_numpy(), higher)
-        steps.append({"step": int(step), "n": r.n, "median": _finite(r.median_diff),
-                      "lo": _finite(r.ci_low), "hi": _finite(r.ci_high),
-                      "p": _finite(r.p, 4), "p_holm": None,
-                      "value": _finite(r.median_b), "verdict": r.verdict})
-    valid = [s for s in steps if s["median"] is not None]
-    best = max(valid, key=lambda s: (s["median"], -s["step"]))["step"] if valid else None
-    for s in steps:
-        s["best"] = s["step"] == best
-    return steps, best
-
-
-def strategy_curves(rows: pd.DataFrame, variants: Variants,
-                    metrics: Sequence[str] = ("sdr", "usdr"),
-                    configs: dict | None = None) -> list[dict]:
-    """For every (separator, strategy with steps, target, metric): per step, the paired
-    difference to step 0 over tracks (median, bootstrap 95 % CI, Wilcoxon p), best step marked.
-
-    A strategy that refines one target (progressive inference keeps step 0's other stems) gets
-    that target's curve only: the others are flat zeros by construction, and as tests they
-    would only dilute the Holm correction."""
-    configs = configs or {}
-    out = []
-    pairs = pd.MultiIndex.from_arrays([rows["separator_hash"], rows["strategy_hash"]])
-    stepped = rows[pairs.isin(list(variants.multi_step))] if variants.multi_step else rows[:0]
-    for metric in metrics:
-        if metric not in set(stepped["metric"]):
-            continue
-        info = METRICS[metric] if metric in METRICS else None
-        higher = info.higher_is_better if info else True
-        part = stepped[stepped["metric"] == metric]
-        for (sh, st, target), g in part.groupby(["separator_hash", "strategy_hash", "target"]):
-            own = configs.get(st, {}).get("target")
-            if own is not None and target != own and configs[st].get("others") == "step0":
-                continue
-            wide = g.pivot_table(index="track_id", columns="step", values="value",
-                                 aggfunc="first", dropna=False)
-            if 0 not in wide.columns:
-                continue
-            steps, best = step_comparisons(wide, higher)
-            out.append({"panel": f"{variants.pipeline(sh, st)} · {target}",
-                        "pipeline": variants.pipeline(sh, st), "target": target,
-                        "metric": metric_label(metric), "steps": steps, "best": best,
-                        "strategy": g["strategy"].iloc[0]})
-    holm_over_steps(out, digits=4)
-    return out
-
-
-def holm_over_steps(curves: list[dict], digits: int | None = None) -> None:
-    """Holm over every step compared with step 0 in ``curves``, per metric (one family each);
-    ``p_holm`` filled in place (rounded to ``digits`` when given)."""
-    for metric in {c["metric"] for c in curves}:
-        family = [st for c in curves if c["metric"] == metric for st in c["steps"] if st["step"]]
-        fill_holm(family)
-        if digits is not None:
-            for st in family:
-                st["p_holm"] = _finite(st["p_holm"], digits)
-
-
-def best_final_worst(steps: list[dict]) -> tuple[dict, dict, dict] | None:
-    """Of the steps after step 0 with a median: the best (highest median, earliest on ties),
-    the final and the worst (lowest median, earliest on ties); None when there is none."""
-    later = [s for s in steps if s["step"] > 0 and s["median"] is not None]
-    if not later:
-        return None
-    return (max(later, key=lambda s: (s["median"], -s["step"])),
-            max(later, key=lambda s: s["step"]),
-            min(later, key=lambda s: (s["median"], s["step"])))
-
-
-def strength_gains(curves: list[dict]) -> list[dict]:
-    """The seed paper's open question as one table: per (pipeline, target, metric) of a
-    progressive strategy, the one-shot quality (median over tracks of step 0) against the
-    paired gain at the best step and at the final step (median, bootstrap 95 % CI, Wilcoxon p
-    and its Holm correction over every step of the report), and the worst step (whether the
-    strategy ever falls below one-shot, and by how much)."""
-    out = []
-    for c in curves:
-        if not c["strategy"].startswith("progressive"):
-            continue
-        steps = {s["step"]: s for s in c["steps"]}
-        picked = best_final_worst(c["steps"])
-        if 0 not in steps or picked is None:
-            continue
-        best, final, worst = picked
-        out.append({"pipeline": c["pipeline"], "target": c["target"], "metric": c["metric"],
-                    "strategy": c["strategy"], "one_shot": steps[0]["value"], "n": best["n"],
-                    "best_step": best["step"], "gain_best": best["median"],
-                    "lo_best": best["lo"], "hi_best": best["hi"], "p_best": best["p"],
-                    "p_holm_best": best.get("p_holm"), "final_step": final["step"],
-                    "gain_final": final["median"], "lo_final": final["lo"],
-                    "hi_final": final["hi"], "p_final": final["p"],
-                    "p_holm_final": final.get("p_holm"), "worst_step": worst["step"],
-                    "gain_worst": worst["median"], "lo_worst": worst["lo"],
-                    "hi_worst": worst["hi"], "p_holm_worst": worst.get("p_holm")})
-    return out
-
-
-def oracle_gain(rows: pd.DataFrame, variants: Variants, configs: dict) -> list[dict]:
-    """The seed paper's Fig. 2: per oracle-gain pipeline, median cSDR of every stem per gain."""
-    part = rows[(rows["strategy"] == "oracle-gain") & (rows["metric"] == "sdr")]
-    out = []
-    for (sh, st), g in part.groupby(["separator_hash", "strategy_hash"]):
-        config = configs.get(st, {})
-        gains, boosted = config.get("gains"), config.get("target")
-        med = g.groupby(["step", "target"])["value"].median()
-        for (step, target), v in med.items():
-            gain = gains[step] if gains and step < len(gains) else None
-            out.append({"pipeline": variants.pipeline(sh, st), "step": int(step),
-                        "gain": gain if gain is not None else int(step), "target": target,
-                        "boosted": target == boosted, "y": _finite(v)})
-    return out
-
-
-def wiener_pairs(rows: pd.DataFrame, variants: Variants) -> list[dict]:
-    """Wiener post-filter on/off as a paired difference, for separators run both ways."""
-    out: list = []
-    plain = rows[rows["strategy_hash"] == ""]
-    filt = rows[rows["strategy"] == "wiener"]
-    for (sh, st), g in filt.groupby(["separator_hash", "strategy_hash"]):
-        base = plain[plain["separator_hash"] == sh]
-        if base.empty:
-            continue
-        for metric in [m for m in HEADLINE if m in set(g["metric"])]:
-            info = METRICS[metric] if metric in METRICS else None
-            for target in _target_order(g["target"]):
-                a = base[(base["metric"] == metric) & (base["target"] == target)].set_index(
-                    "track_id")["value"]
-                b = g[(g["metric"] == metric) & (g["target"] == target)].set_index(
-                    "track_id")["value"]
-                common = a.index.intersection(b.index)
-                r = compare_paired(a[common].to_numpy(), b[common].to_numpy(),
-                                   info.higher_is_better if info else True)
-                out.append({"separator": variants.sep_labels[sh],
-                            "wiener": variants.strat_labels[st], "target": target,
-                            "metric": metric_label(metric), **{k: (_finite(v, 4) if isinstance(
-                                v, float) else v) for k, v in r.as_dict().items()}})
-    fill_holm(out)
-    for r in out:
-        r["p_holm"] = _finite(r["p_holm"], 4)
-    return out
-
-
 def quality_cost(rows: pd.DataFrame, cost: pd.DataFrame, variants: Variants) -> list[dict]:
     """One point per separator pipeline: the mean over targets of its per-target aggregate
     (cSDR, else uSDR) against its real-time factor (last step for strategies with steps)."""
@@ -483,11 +270,12 @@ def build(store: ResultsStore, run_ids: Sequence[str] | None = None,
     runs = select_runs(store, run_ids)
     rows = load_rows(store, runs)
     configs = store.configs([r["run_id"] for r in runs])
+    rows, configs = distinguish_settings(rows, runs, configs)
     variants = Variants(rows, configs)
-    rows = _with_variant(rows, variants)
+    rows = with_variant(rows, variants)
     units = [u for r in runs for u in store.unit_records(r["run_id"])]
     cost = cost_table(rows)
-    targets = _target_order(rows["target"])
+    targets = target_order(rows["target"])
     return {
         "title": title or f"demixbench run {', '.join(r['run_id'] for r in runs)}",
         "header": header(store, runs, rows, units),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..benchmarks.store import ResultsStore
+from ..runs.store import ResultsStore
 from . import charts, html, model
 
 

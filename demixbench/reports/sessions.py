@@ -75,9 +75,9 @@ def commit_info(cwd: str | Path = ".") -> dict:
 
 
 def versions() -> dict:
-    from ..benchmarks.runner import _versions
+    from ..runs.provenance import versions as run_versions
 
-    return _versions()
+    return run_versions()
 
 
 def session_document(tests: Iterable[dict], cwd: str | Path = ".") -> dict:
@@ -244,11 +244,11 @@ def compare_sessions(before: Mapping, now: Mapping) -> SessionComparison:
 
 
 def _config_change(before: dict, now: dict) -> str:
-    from .leaderboard import _flat
+    from ..runs.rows import flat_config
 
     if before.get("separator") != now.get("separator"):
         return f"separator {before.get('separator')} -> {now.get('separator')}"
-    fa, fb = _flat(before.get("separator_config") or {}), _flat(now.get("separator_config") or {})
+    fa, fb = flat_config(before.get("separator_config") or {}), flat_config(now.get("separator_config") or {})
     diff = [f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in sorted(set(fa) | set(fb))
             if fa.get(k) != fb.get(k)]
     return f"{now.get('separator')} " + ("; ".join(diff) or "configuration changed")

@@ -10,8 +10,6 @@ Shape: mixture ``(channels, samples)`` float32 -> ``{source: (channels, samples)
 
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,14 +20,9 @@ import numpy as np
 from .. import __version__
 from ..audio import adapt_channels, check_audio, fit_length, resample
 from ..errors import SampleRateError, SeparatorError
+from ..identity import code_identity, stable_hash
 
 Estimates = dict[str, np.ndarray]
-
-
-def stable_hash(obj: Any, length: int = 16) -> str:
-    """Hex digest of a JSON-serialisable object, independent of dict ordering."""
-    blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
 MAX_N_FFT = 1 << 16  # 1.5 s at 44.1 kHz; a larger frame only costs memory (n_fft=1e9: 24 GB)
@@ -79,8 +72,8 @@ class Separator(ABC):
     # False for test-only models (random weights): left out when a run names no separators
     default_run: ClassVar[bool] = True
     stem_map: ClassVar[dict[str, str]] = {}
-    # the implementation's version: bump it when a change alters the output, so stored results
-    # and cached estimates of the old code are not taken for the new one's
+    # the implementation's version. The code's own digest is part of config() already, so an
+    # edit never needs a bump; a version marks a change of meaning for readers of the rows
     version: ClassVar[str] = "1"
 
     # -- what a subclass implements ------------------------------------------------------
@@ -179,14 +172,17 @@ class Separator(ABC):
     def config(self) -> dict[str, Any]:
         """Everything that changes the output; its hash keys the estimate cache and result rows.
 
-        It holds demixbench's version, the class's implementation ``version`` and the SHA-256 of
-        every weights file, so an upgrade or a swapped file is a new configuration.
+        It holds the class's implementation ``version``, the identity of the code that defines
+        it (:func:`demixbench.identity.code_identity`: a digest of its module's source closure
+        and the versions of the libraries it imports) and the SHA-256 of every weights file,
+        so an edited line, an upgrade or a swapped file is a new configuration.
         """
         cls = type(self)
         return {
             "name": self.name,
             "class": f"{cls.__module__}.{cls.__qualname__}",
             "version": cls.version,
+            "code": code_identity(cls),
             "demixbench": __version__,
             "sources": list(self.sources),
             "sample_rate": self.sample_rate,

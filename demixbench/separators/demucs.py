@@ -22,10 +22,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import STEMS
+from ..device import OnDevice
 from ..errors import SeparatorError
 from ..weights import DEMUCS_NAMES, WeightsError, available, load_torch, locate, manifest
 from .base import Estimates, Separator
-from .device import OnDevice
 
 
 def _import_demucs():

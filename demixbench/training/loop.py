@@ -98,8 +98,8 @@ class Trainer:
         import torch
 
         from ..datasets import open_dataset
+        from ..device import pick_device
         from ..models import architecture
-        from ..separators.device import pick_device
         from .data import SegmentSampler, fingerprint, load_songs, split_holdout, validation_excerpts
 
         options.check()

@@ -31,7 +31,7 @@ _FRAME_BYTES = 256 << 20  # complex spectra held by one batch of frames
 def torch_device(backend: str) -> str:
     """The device of ``"torch"`` (auto), ``"torch:cpu"``, ``"torch:cuda[:N]"``, picked as the
     separators pick theirs (a CUDA request without CUDA runs on the CPU)."""
-    from ...separators.device import pick_device
+    from ...device import pick_device
 
     requested = backend.partition(":")[2] or "auto"
     device, _ = pick_device(requested)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from .provenance import RECORDED_ONLY
 
 SCHEMA_VERSION = 3  # 2: subset in the unit key, run owners, separation memory as a delta;
 # 3: run notices (skipped separators, warnings) and track durations, for reports
@@ -233,9 +234,11 @@ class ResultsStore:
                   command: str = "") -> bool:
         """Register a run; returns True if it already existed (a resume).
 
-        A run is resumed only under the versions it was started with (demixbench's code and
-        the numeric libraries): otherwise one run would hold rows of two versions of the code,
-        and :class:`StoreError` says to start a new run.
+        A run is resumed only under the library versions it was started with: otherwise one
+        run would hold rows of two versions, and :class:`StoreError` says to start a new run.
+        demixbench's whole-source digest is recorded but not compared: the run id holds the
+        code identity of everything that computes its rows (:mod:`demixbench.identity`), so an
+        edit there is another run, and an edit elsewhere (reports, CLI) resumes.
         """
         now = time.time()
         with self._tx():
@@ -244,7 +247,7 @@ class ResultsStore:
             if row:
                 before = json.loads(row[0])
                 changed = {k: (before.get(k), versions.get(k)) for k in set(before) | set(versions)
-                           if before.get(k) != versions.get(k)}
+                           if before.get(k) != versions.get(k) and k not in RECORDED_ONLY}
                 if changed:
                     what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in sorted(changed.items()))
                     raise StoreError(f"run {run_id} was started under other versions ({what}); "
@@ -266,13 +269,16 @@ class ResultsStore:
         return row[0], _owner_alive(row[1])
 
     def finish_run(self, run_id: str, status: str = "complete",
-                   notices: list[str] | None = None) -> None:
+                   notices: list[str] | None = None, succeeded: Iterable[str] = ()) -> None:
         """Close a run with its status and the run's notices (added to those of earlier
-        sessions of the same run)."""
+        sessions of the same run); the failure notices of units that have ``succeeded`` since
+        are dropped."""
+        cleared = tuple(f"unit {key} failed" for key in succeeded)
         with self._tx():
             row = self._db.execute("SELECT notices FROM runs WHERE run_id=?", (run_id,)).fetchone()
             kept = json.loads(row[0]) if row and row[0] else []
             kept += [n for n in notices or [] if n not in kept]
+            kept = [n for n in kept if not n.startswith(cleared)] if cleared else kept
             self._db.execute("UPDATE runs SET updated=?, status=?, notices=? WHERE run_id=?",
                              (time.time(), status, json.dumps(kept), run_id))
 

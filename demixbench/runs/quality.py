@@ -19,8 +19,10 @@ import numpy as np
 
 from ..datasets.excerpt import excerpt_seconds
 from ..errors import DemixbenchError
+from ..identity import stable_hash
 from ..metrics import METRICS
-from ..separators import Separator, default_registry, stable_hash
+from ..paths import estimate_cache_dir
+from ..separators import Separator, default_registry
 from ..separators.registry import with_instance
 from ..strategies import NO_STRATEGY, parse_strategy
 from .runner import DEFAULT_METRICS, RunConfig, Runner
@@ -144,7 +146,7 @@ def measure(separator: str | Separator, dataset: str = "demo",
                        # new run instead of being refused
                        new_run=True)
     store = Path(store)
-    cache_dir = store.parent / "estimates" if cache else None
+    cache_dir = estimate_cache_dir() if cache else None
     with ResultsStore(store) as s:
         runner = Runner(config, s, cache_dir=cache_dir, registry=registry)
         variant = runner.variants[0]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..models.checkpoint import read_package
+from ..models.registry import architecture
 from ..weights import file_sha256
-from .checkpoint import read_package
-from .registry import architecture
 
 
 def model_card(path: str | Path) -> str:
@@ -58,7 +58,7 @@ def _history(path: Path) -> list[str]:
     """Every validation of the training run, from its CSV log beside the checkpoint."""
     import csv
 
-    from ..training.loop import log_path  # the log demixbench train writes beside OUT
+    from .loop import log_path  # the log demixbench train writes beside OUT
 
     log = log_path(path)
     if not log.is_file():

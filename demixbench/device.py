@@ -1,8 +1,8 @@
-"""Device choice for the torch-based separators, with the fallback recorded."""
+"""Device choice for torch-based code (separators, torch BSS Eval, training), fallbacks recorded."""
 
 from __future__ import annotations
 
-from ..errors import SeparatorError
+from .errors import SeparatorError
 
 
 def pick_device(requested: str) -> tuple[str, str | None]:

@@ -30,7 +30,9 @@ from ..errors import DatasetError, DemixbenchError
 from ..separators import Separator, default_registry
 from ..separators.registry import with_instance
 from ..weights import file_sha256
-from .runner import CURRENT_TRACK, RunConfig, Runner, RunSummary
+from .compute import CURRENT_TRACK
+from .config import RunConfig, RunSummary
+from .runner import Runner
 from .store import ResultsStore
 
 SUBSETS = ("train", "test")

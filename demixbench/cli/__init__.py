@@ -1,0 +1,46 @@
+"""The ``demixbench`` command line: one module per command (each adds its own sub-parser with
+``register``), the grammars of option values in :mod:`demixbench.specs`. ``main(argv)``
+returns the exit code; user errors are printed on one line (no traceback) and exit with
+status 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import __version__
+from ..errors import DemixbenchError
+from . import cache, compare, listing, report, results, run, scores, separate, train
+from .common import err
+
+COMMANDS = (run, report, compare, scores, results, listing, separate, train, cache)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="demixbench", description="Benchmark music source separators.")
+    p.add_argument("--version", action="version", version=f"demixbench {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return args.func(args)
+    except DemixbenchError as exc:
+        err(f"demixbench: error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        err("demixbench: interrupted; finished units are saved: run the same command again to "
+            "resume")
+        return 130
+    except BrokenPipeError:  # output piped into head: end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+

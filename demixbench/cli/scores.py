@@ -1,0 +1,88 @@
+"""The ``evaluate``, ``export`` and ``import`` commands: results made by other tools, in and out."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import DemixbenchError
+from ..specs import split_list
+from .common import default_store, err, parse_excerpt
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..progress import RunProgress
+    from ..reports.leaderboard import format_leaderboard, leaderboard
+    from ..runs.external import evaluate
+    from ..runs.store import ResultsStore
+
+    metrics = split_list(args.metrics) or None
+    excerpt = parse_excerpt(args.excerpt, metrics or ["sdr"], 1.0)
+    bar = RunProgress(quiet=args.quiet)
+    with ResultsStore(args.store) as store:
+        try:
+            summary = evaluate(args.estimates, args.references, args.name, store, metrics,
+                               excerpt, progress=bar.message, units=bar)
+        finally:
+            bar.close()
+        for n in summary.notices:
+            err(f"notice: {n}")
+        rows = store.rows(summary.run_id)
+        configs = store.configs([summary.run_id])
+    print(format_leaderboard(leaderboard(rows, configs)))
+    print(f"\nrun {summary.run_id}: {args.name} scored on {summary.units_total} tracks "
+          f"({summary.units_done_before} already done)")
+    print(f"store: {args.store}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..formats.museval_json import export_run
+    from ..runs.store import ResultsStore
+
+    with ResultsStore(args.store, read_only=True) as store:
+        run_id = args.run or store.latest_run()
+        if run_id is None:
+            raise DemixbenchError(f"{args.store} holds no run yet")
+        files = export_run(store, run_id, args.out)
+    print(f"wrote {len(files)} museval JSON files of run {run_id} under {args.out}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ..formats.museval_json import import_folder
+    from ..runs.store import ResultsStore
+
+    with ResultsStore(args.store) as store:
+        run_id, n = import_folder(store, args.folder, args.name)
+    print(f"imported {n} tracks of {args.name} as run {run_id} into {args.store}")
+    return 0
+
+
+def register(sub) -> None:
+    ev = sub.add_parser("evaluate", help="score a folder of estimates made by any tool")
+    ev.add_argument("estimates", help="folder: <track>/<target>.wav or <subset>/<track>/<target>.wav")
+    ev.add_argument("--references", required=True,
+                    help="the dataset holding the references, e.g. musdb:PATH or demo")
+    ev.add_argument("--name", required=True, help="the separator name the estimates get")
+    ev.add_argument("--metrics", help="comma-separated (default: all)")
+    ev.add_argument("--excerpt", type=float, default=0.0,
+                    help="seconds scored per track, cut as `run` cuts them (default 0: whole tracks)")
+    ev.add_argument("--store", default=default_store())
+    ev.add_argument("--quiet", action="store_true", help="no progress")
+    ev.set_defaults(func=cmd_evaluate)
+
+
+    ex = sub.add_parser("export", help="write a run's BSS Eval frames in museval's JSON layout")
+    ex.add_argument("--format", choices=("museval",), required=True)
+    ex.add_argument("--out", required=True, help="folder: OUT/<separator>/<subset>/<track>.json")
+    ex.add_argument("--run", help="run id (default: the latest run)")
+    ex.add_argument("--store", default=default_store())
+    ex.set_defaults(func=cmd_export)
+
+
+    im = sub.add_parser("import", help="store results made elsewhere (museval JSON folders)")
+    im.add_argument("format", choices=("museval",))
+    im.add_argument("folder", help="folder of <subset>/<track>.json files")
+    im.add_argument("--name", required=True, help="the separator name the results get")
+    im.add_argument("--store", default=default_store())
+    im.set_defaults(func=cmd_import)
