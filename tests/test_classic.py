@@ -288,7 +288,7 @@ def test_cli_param_errors(tmp_path, capsys):
     assert main([*common, "--param", "mix.colour=1"]) == 2
     assert "mix: bad parameters" in capsys.readouterr().err
     assert main([*common[:-1], "hpss_nmf", "--param", "hpss_nmf.seed=abc"]) == 2
-    assert "hpss_nmf: bad parameters {'seed': 'abc'}" in capsys.readouterr().err
+    assert "--param hpss_nmf.seed=abc: expected an integer" in capsys.readouterr().err
     assert main([*common, "--param", "nonsense"]) == 2
     assert "expected SEPARATOR.PARAMETER=VALUE" in capsys.readouterr().err
 

@@ -75,6 +75,29 @@ def test_dask_gives_the_rows_of_a_local_run_and_restores_thread_settings(tmp_pat
     assert '"executor": "dask"' in machine and '"workers": 2' in machine
 
 
+def test_labelled_separators_run_on_dask_as_they_run_here(tmp_path):
+    """``unet@early`` (a label: another checkpoint of one model) is built on the workers from
+    the same spec as here, so its units pass the configuration check and give the local rows."""
+    pytest.importorskip("torch")
+    from pathlib import Path
+
+    early = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "early" / "unet.pt"
+    args = ["run", "--dataset", "synthetic:1", "--separators", "unet@early,unet", "--param",
+            f"unet@early.weights={early}", "--excerpt", "3", "--metrics", "usdr", "--no-report",
+            "--quiet"]
+    code, out, err = cli(*args, "--store", str(tmp_path / "dask.sqlite"), "--executor", "dask",
+                         "--workers", "2")
+    assert code == 0, err
+    assert "2 of 2 units computed" in out and "failed" not in err
+    code, _, err = cli(*args, "--store", str(tmp_path / "local.sqlite"))
+    assert code == 0, err
+    a, b = values(tmp_path / "dask.sqlite"), values(tmp_path / "local.sqlite")
+    assert {k[1] for k in a} == {"unet@early", "unet"}
+    assert len(a) == 2 * 5 and a == b
+    assert a[("synthetic-test-000", "unet@early", 0, "vocals", "usdr")] != \
+        a[("synthetic-test-000", "unet", 0, "vocals", "usdr")]
+
+
 def test_existing_scheduler_resumes_a_local_run(tmp_path):
     from distributed import LocalCluster
 
@@ -152,6 +175,11 @@ def test_units_asking_for_a_gpu_wait_for_a_gpu_worker(tmp_path):
 def test_executor_errors_are_one_line(tmp_path):
     code, _, err = cli(*ARGS, "--store", str(tmp_path / "r.sqlite"), "--executor", "slurm")
     assert code == 2 and "--executor slurm: use local, dask" in err
+    for workers in ("0", "-2"):
+        code, _, err = cli(*ARGS, "--store", str(tmp_path / "r.sqlite"), "--executor", "dask",
+                           "--workers", workers)
+        assert code == 2 and err.strip() == (f"demixbench: error: --workers {workers}: give 1 or "
+                                             "more (or leave it out: one worker per core)")
     with pytest.raises(DemixbenchError, match="--threads-per-worker 0"):
         DaskExecutor(threads_per_worker=0)
     with pytest.raises(DemixbenchError, match="no scheduler answers there"), DaskExecutor(
@@ -181,8 +209,8 @@ def test_ctrl_c_stops_the_cluster_and_the_run_resumes(tmp_path):
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == ("demixbench: interrupted; finished units are saved: "
-                                            "run the same command again to resume")
+    assert err.strip().splitlines() == ["demixbench: interrupted; finished units are saved: "
+                                        "run the same command again to resume"]  # one line
     _, alive = psutil.wait_procs(children, timeout=20)
     assert not alive  # no worker left behind
     with sqlite3.connect(store) as db:

@@ -89,3 +89,26 @@ def test_import_refuses_what_is_not_museval_json(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as s, pytest.raises(
             DemixbenchError, match="no museval JSON file"):
         import_folder(s, tmp_path / "test" / "nothing", "x")
+
+
+def test_two_imports_under_one_name_are_two_separators(exported, tmp_path):
+    """The identity of imported results is their files' content: a report over two imports
+    under one --name keeps both, instead of merging them into one separator."""
+    import shutil
+
+    from demixbench.reports.model import build
+
+    out, _, _ = exported
+    other = tmp_path / "other"
+    shutil.copytree(out / "irm1", other)
+    first = next(other.rglob("*.json"))
+    doc = json.loads(first.read_text())
+    doc["targets"][0]["frames"][0]["metrics"]["SDR"] = 99.0  # one value changed
+    first.write_text(json.dumps(doc))
+    with ResultsStore(tmp_path / "r.sqlite") as s:
+        a, _ = import_folder(s, out / "irm1", "method")
+        b, _ = import_folder(s, other, "method")
+        hashes = {r["separator_hash"] for run in (a, b) for r in s.rows(run)}
+        assert a != b and len(hashes) == 2
+        data = build(s, [a, b])
+    assert len(data["variants"]) == 2 and all(v.startswith("method") for v in data["variants"])

@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..errors import DemixbenchError
-from ..identity import stable_hash
+from ..identity import file_sha256, stable_hash
 from ..runs.store import ResultsStore, UnitRecord
 
 METRICS = (("sdr", "SDR"), ("sir", "SIR"), ("sar", "SAR"), ("isr", "ISR"))
@@ -123,9 +123,11 @@ def import_folder(store: ResultsStore, folder: str | Path, name: str) -> tuple[s
         raise DemixbenchError(f"{root}: no museval JSON file (<subset>/<track>.json) under it")
     docs = {p: _read(p) for p in files}
     dataset = f"museval:{root.name}"
+    # the identity of imported results is their content: two imports under one name are two
+    # separators unless their files are the same
     sep_config = {"name": name, "external": True, "source": "museval JSON",
-                  "files": {str(p.relative_to(root)): stable_hash(d) for p, d in docs.items()}}
-    sep_hash = stable_hash({"name": name, "external": True})
+                  "files": {p.relative_to(root).as_posix(): file_sha256(p)[:24] for p in docs}}
+    sep_hash = stable_hash(sep_config)
     run_config = {"import": "museval", "name": name, "datasets": {dataset: sep_config["files"]},
                   "separator_configs": {sep_hash: sep_config}, "strategy_configs": {},
                   "metrics": [m for m, _ in METRICS]}

@@ -194,6 +194,17 @@ def compute_task(task: UnitTask, config: dict, cache_dir: str | None,
     return _WORKER["worker"].compute(task)
 
 
+async def _worker_setup() -> None:
+    """Run on each worker's event loop, i.e. its process's main thread (a coroutine function
+    is, with ``Client.run``), where a signal handler may be set: ignore Ctrl-C (the client
+    closes the cluster), and do not log the units cancelled when it does."""
+    import logging
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
+
+
 def _local_resources() -> dict[str, float] | None:
     """``GPU=1`` on each local worker when this machine has CUDA (a torch installed)."""
     try:
@@ -251,6 +262,10 @@ class DaskExecutor:
                                             processes=True, dashboard_address=None,
                                             resources=_local_resources())
                 self.client = Client(self.cluster)
+                # Ctrl-C in a terminal reaches every process of the foreground group: only this
+                # process handles it (closing the cluster); workers and nannies ignore it, so
+                # an interrupt prints one line, not a traceback per worker
+                self.client.run(_worker_setup)
         finally:  # the nanny's thread settings leak into this process: put ours back
             for var, value in saved.items():
                 if value is None:
@@ -260,11 +275,20 @@ class DaskExecutor:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-        self.client = self.cluster = None
+        import logging
+
+        quiet = exc and exc[0] is not None  # closing on an interrupt or error: no Dask chatter
+        level = logging.getLogger("distributed").level
+        if quiet:
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        try:
+            if self.client is not None:
+                self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+        finally:
+            self.client = self.cluster = None
+            logging.getLogger("distributed").setLevel(level)
 
     def check_resources(self, tasks: list[UnitTask]) -> None:
         """Refuse, before anything is submitted, units that ask for a resource no worker has
@@ -309,7 +333,10 @@ class DaskExecutor:
                 else:
                     rows, record = f.result()
                     on_result(task, rows, record)
-        except BaseException:
-            for f in futures:
-                f.cancel()
+        except BaseException as exc:
+            # a scheduler of the user's keeps running: take our units off it. A cluster of our
+            # own is closed on the way out (cancelling first would only make workers log it)
+            if self.cluster is None or not isinstance(exc, KeyboardInterrupt):
+                for f in futures:
+                    f.cancel()
             raise
