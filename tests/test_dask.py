@@ -140,7 +140,10 @@ def test_a_killed_worker_is_replaced_and_a_failing_unit_is_recorded_then_retried
         assert any("failed: RuntimeError: this unit breaks once" in n for n in first.notices)
         assert s.run_status(first.run_id)[0] == "failed"
         again = Runner(config("fail_once"), s, registry=with_instance(failer), executor=ex).run()
+        stored = s.run_record(again.run_id)
     assert again.resumed and again.units_run == 1 and not again.failed
+    # the retried unit succeeded: its failure notice is gone from the run
+    assert stored["status"] == "complete" and "failed" not in stored["notices"]
 
 
 def test_units_asking_for_a_gpu_wait_for_a_gpu_worker(tmp_path):

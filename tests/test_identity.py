@@ -14,7 +14,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from demixbench.identity import code_identity, file_fingerprint, stable_hash, unit_key
 

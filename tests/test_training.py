@@ -182,6 +182,36 @@ def test_train_errors_are_one_line(tmp_path):
     assert code == 2 and "unet: no configuration key 'width'" in err
 
 
+def test_an_unwritable_out_or_an_empty_state_is_found_before_training(tmp_path):
+    """Found before the first step (an unwritable --out used to surface after the first
+    validation, ~12 minutes in; a 0-byte state raised an IndexError)."""
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        args = ["train", "unet", "--dataset", "synthetic:1:train", "--steps", "1", "--config",
+                "channels=4"]
+        if os.access(locked, os.W_OK):  # root writes anywhere: a file where the folder should be
+            blocker = tmp_path / "file"
+            blocker.write_text("")
+            out = blocker / "x.pt"
+        else:
+            out = locked / "x.pt"
+        code, _, err = cli(*args, "--out", str(out))
+        assert code == 2 and err.strip().startswith(f"demixbench: error: --out {out}: cannot "
+                                                    "write there"), err
+        assert len(err.strip().splitlines()) == 1
+        code, _, err = cli(*args, "--out", str(tmp_path))
+        assert code == 2 and "is a folder; give a file name" in err
+    finally:
+        locked.chmod(0o700)
+    state_path(tmp_path / "y.pt").write_bytes(b"")
+    code, _, err = cli(*args, "--out", str(tmp_path / "y.pt"), "--resume")
+    assert code == 2 and "y.pt.state is empty (0 bytes" in err and len(err.strip().splitlines()) == 1
+
+
 def test_the_loss_prefers_the_truth_and_leaves_silent_references_to_l1():
     rng = np.random.default_rng(1)
     ref = torch.from_numpy(rng.standard_normal((2, 4, 2, 8192)).astype(np.float32)) * 0.1

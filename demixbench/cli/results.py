@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import DemixbenchError
 from ..formats.tidy import write_rows
-from .common import default_store
+from .common import default_store, err
 
 
 def cmd_results(args: argparse.Namespace) -> int:
@@ -24,6 +24,12 @@ def cmd_results(args: argparse.Namespace) -> int:
             raise DemixbenchError(f"no run {run_id} in {path}; its runs: "
                                   f"{', '.join(r['run_id'] for r in store.runs())}")
         rows = store.rows(run_id)
+        for run in store.runs():  # a partial run says so (on stderr: stdout stays data)
+            if (run_id is None or run["run_id"] == run_id) and run["status"] != "complete":
+                done = (f": {run['units_done']} of {run['planned']} units done"
+                        if run.get("planned") else "")
+                err(f"note: run {run['run_id']} is {run['status']}{done}; its rows are partial "
+                    "(run the same command again to finish it)")
     cols = ["run", "dataset", "track", "excerpt", "separator", "oracle", "strategy", "step",
             "target", "metric", "value", "nan_reason"]
     tidy = [{**{c: r.get(c) for c in cols if c != "run"}, "run": r["run_id"]} for r in rows]

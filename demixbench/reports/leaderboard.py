@@ -40,16 +40,20 @@ def _agg(values: list[float], how: str) -> tuple[float, int]:
 
 
 def leaderboard(rows: Iterable[dict], configs: Mapping[str, Mapping] | None = None,
-                columns: Sequence[tuple[str, str]] = COLUMNS) -> list[dict]:
+                columns: Sequence[tuple[str, str]] = COLUMNS,
+                planned: Mapping[str, int] | None = None) -> list[dict]:
     """Aggregate rows into one entry per (separator config, strategy config, step, target).
 
     ``configs`` maps configuration hashes to configurations (the runs' ``separator_configs``
     and ``strategy_configs``); it only makes labels of variants more readable. ``columns``:
-    the (metric, column title) pairs aggregated.
+    the (metric, column title) pairs aggregated. ``planned``: run id -> tracks the run planned
+    (:func:`demixbench.runs.rows.planned_tracks`), the total an entry's tracks are counted of.
     """
+    planned = planned or {}
     configs = configs or {}
     groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     tracks: dict[tuple, set] = defaultdict(set)
+    totals: dict[tuple, int] = {}
     sep_names: dict[str, str] = {}
     strat_names: dict[str, str] = {}
     for r in rows:
@@ -60,6 +64,7 @@ def leaderboard(rows: Iterable[dict], configs: Mapping[str, Mapping] | None = No
             strat_names[r["strategy_hash"]] = r["strategy"]
         groups[key][r["metric"]].append(float(r["value"]))
         tracks[key].add((r["dataset"], r["subset"], r["track"]))
+        totals[key] = max(totals.get(key, 0), planned.get(r.get("run_id"), 0))
     sep_labels = variant_labels(sep_names, configs)
     strat_labels = variant_labels(strat_names, configs)
     multi_step = {(k[0], k[2]) for k in groups if k[3] > 0}
@@ -69,7 +74,7 @@ def leaderboard(rows: Iterable[dict], configs: Mapping[str, Mapping] | None = No
         entry = {"separator": sep_labels[sep_hash], "separator_hash": sep_hash, "oracle": oracle,
                  "strategy": strat_labels.get(strat_hash, "none"), "strategy_hash": strat_hash,
                  "step": step, "multi_step": (sep_hash, strat_hash) in multi_step,
-                 "target": target, "tracks": len(tracks[key])}
+                 "target": target, "tracks": max(len(tracks[key]), totals.get(key, 0))}
         for metric, label in columns:
             if metric in by_metric:
                 how = METRICS[metric].aggregate if metric in METRICS else "median"

@@ -26,6 +26,7 @@ from ..runs.rows import (
     Variants,
     distinguish_settings,
     load_rows,
+    planned_tracks,
     select_runs,
     target_order,
     with_variant,
@@ -85,6 +86,7 @@ def header(store: ResultsStore, runs: list[dict], rows: pd.DataFrame, units: lis
         })
     return {
         "runs": [{"run_id": r["run_id"], "status": r["status"], "command": r["command"] or "",
+                  "units_done": r.get("units_done"), "planned": r.get("planned"),
                   "created": r["created"], "updated": r["updated"],
                   "versions": json.loads(r["versions"]), "machine": json.loads(r["machine"])}
                  for r in runs],
@@ -116,11 +118,12 @@ def cost_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def leaderboard_blocks(rows: pd.DataFrame, configs: dict, cost: pd.DataFrame) -> dict:
+def leaderboard_blocks(rows: pd.DataFrame, configs: dict, cost: pd.DataFrame,
+                       planned: dict[str, int] | None = None) -> dict:
     metrics = [m for m in (*HEADLINE, *ON_DEMAND) if m in set(rows["metric"])]
     metrics += sorted(set(rows["metric"]) - set(metrics))
     columns = [(m, metric_label(m)) for m in metrics]
-    entries = leaderboard(rows.to_dict("records"), configs, columns)
+    entries = leaderboard(rows.to_dict("records"), configs, columns, planned)
     costs = {(c["separator_hash"], c["strategy_hash"]): c for c in cost.to_dict("records")}
     out: dict[str, list] = {"blind": [], "oracle": []}
     for e in entries:
@@ -280,7 +283,7 @@ def build(store: ResultsStore, run_ids: Sequence[str] | None = None,
         "title": title or f"demixbench run {', '.join(r['run_id'] for r in runs)}",
         "header": header(store, runs, rows, units),
         "targets": targets,
-        "leaderboard": leaderboard_blocks(rows, configs, cost),
+        "leaderboard": leaderboard_blocks(rows, configs, cost, planned_tracks(runs)),
         "points": points(rows),
         "metrics_shown": [metric_label(m) for m in HEADLINE if m in set(rows["metric"])],
         "order": order_by_median(rows),

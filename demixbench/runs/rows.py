@@ -186,3 +186,15 @@ def track_ids(rows: pd.DataFrame) -> pd.Series:
     """``dataset/track``, or ``dataset/subset/track`` where the subset is named."""
     subset = rows["subset"].fillna("")
     return rows["dataset"] + "/" + subset.where(subset == "", subset + "/") + rows["track"]
+
+
+def planned_tracks(runs: list[dict]) -> dict[str, int]:
+    """Tracks each run planned for every one of its variants (its datasets' tracks), so a
+    variant that stopped short reads "3/6", not "3/3"."""
+    out = {}
+    for r in runs:
+        config = json.loads(r["config"]) if isinstance(r["config"], str) else r["config"]
+        datasets = config.get("datasets")
+        if isinstance(datasets, dict) and all(isinstance(v, dict) for v in datasets.values()):
+            out[r["run_id"]] = sum(len(v) for v in datasets.values())
+    return out

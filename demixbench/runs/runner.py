@@ -75,10 +75,10 @@ class Runner(Planner):
                                                     self.progress)
         if hasattr(executor, "bind"):
             executor.bind(self.config, self.cache_dir)
-        resumed = self.store.begin_run(run_id, self.run_config(), versions(),
-                                       {**machine(), **executor.machine()}, command)
-        done = self.store.done_units(run_id)
         total = len(self.units())
+        resumed = self.store.begin_run(run_id, self.run_config(), versions(),
+                                       {**machine(), **executor.machine()}, command, total)
+        done = self.store.done_units(run_id)
         if resumed:
             self.progress(f"resuming run {run_id}: {len(done)} of {total} units already done")
         count = {"ran": 0, "seen": 0}

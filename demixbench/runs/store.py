@@ -22,11 +22,13 @@ from typing import Any
 from ..errors import StoreError
 from .provenance import RECORDED_ONLY
 
-SCHEMA_VERSION = 3  # 2: subset in the unit key, run owners, separation memory as a delta;
-# 3: run notices (skipped separators, warnings) and track durations, for reports
+SCHEMA_VERSION = 4  # 2: subset in the unit key, run owners, separation memory as a delta;
+# 3: run notices (skipped separators, warnings) and track durations, for reports;
+# 4: the units a run planned (so a crashed run says "3 of 6"); owners as a JSON list
 _MIGRATIONS = {  # from version -> statements bringing it to version + 1 (no row is rewritten)
     2: ("ALTER TABLE runs ADD COLUMN notices TEXT",
         "ALTER TABLE units ADD COLUMN track_seconds REAL"),
+    3: ("ALTER TABLE runs ADD COLUMN planned INTEGER",),
 }
 
 _SCHEMA = """
@@ -41,7 +43,8 @@ CREATE TABLE IF NOT EXISTS runs (
     versions TEXT NOT NULL,
     machine TEXT NOT NULL,
     owner TEXT,
-    notices TEXT
+    notices TEXT,
+    planned INTEGER
 );
 CREATE TABLE IF NOT EXISTS units (
     run_id TEXT NOT NULL,
@@ -111,6 +114,17 @@ _TABLES = {"meta", "runs", "units", "results"}
 
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owners(text: str | None) -> list[str]:
+    """The processes working on a run (a JSON list; one plain ``host:pid`` in older stores)."""
+    if not text:
+        return []
+    try:
+        owners = json.loads(text)
+    except ValueError:
+        return [text]
+    return [str(o) for o in owners] if isinstance(owners, list) else [str(owners)]
 
 
 def _owner_alive(owner: str | None) -> bool:
@@ -231,7 +245,7 @@ class ResultsStore:
 
     # -- runs --------------------------------------------------------------------------------
     def begin_run(self, run_id: str, config: dict, versions: dict, machine: dict,
-                  command: str = "") -> bool:
+                  command: str = "", planned: int | None = None) -> bool:
         """Register a run; returns True if it already existed (a resume).
 
         A run is resumed only under the library versions it was started with: otherwise one
@@ -253,12 +267,16 @@ class ResultsStore:
                     raise StoreError(f"run {run_id} was started under other versions ({what}); "
                                      "resuming it would mix results of two code versions in one "
                                      "run: start a new run with --new-run (or use another --store)")
-                self._db.execute("UPDATE runs SET updated=?, status='running', owner=? "
-                                 "WHERE run_id=?", (now, _owner(), run_id))
+                # every live process on the run owns it: one that dies leaves it to the others
+                owners = [o for o in _owners(row[2]) if _owner_alive(o) and o != _owner()]
+                self._db.execute("UPDATE runs SET updated=?, status='running', owner=?, "
+                                 "planned=COALESCE(?, planned) WHERE run_id=?",
+                                 (now, json.dumps([*owners, _owner()]), planned, run_id))
                 return True
-            self._db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+            self._db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                              (run_id, now, now, "running", command, json.dumps(config),
-                              json.dumps(versions), json.dumps(machine), _owner(), "[]"))
+                              json.dumps(versions), json.dumps(machine), json.dumps([_owner()]),
+                              "[]", planned))
         return False
 
     def run_status(self, run_id: str) -> tuple[str, bool] | None:
@@ -266,7 +284,7 @@ class ResultsStore:
         row = self._db.execute("SELECT status, owner FROM runs WHERE run_id=?", (run_id,)).fetchone()
         if row is None:
             return None
-        return row[0], _owner_alive(row[1])
+        return row[0], any(_owner_alive(o) for o in _owners(row[1]))
 
     def finish_run(self, run_id: str, status: str = "complete",
                    notices: list[str] | None = None, succeeded: Iterable[str] = ()) -> None:
@@ -275,17 +293,24 @@ class ResultsStore:
         are dropped."""
         cleared = tuple(f"unit {key} failed" for key in succeeded)
         with self._tx():
-            row = self._db.execute("SELECT notices FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            row = self._db.execute("SELECT notices, owner, status FROM runs WHERE run_id=?",
+                                   (run_id,)).fetchone()
             kept = json.loads(row[0]) if row and row[0] else []
             kept += [n for n in notices or [] if n not in kept]
             kept = [n for n in kept if not n.startswith(cleared)] if cleared else kept
-            self._db.execute("UPDATE runs SET updated=?, status=?, notices=? WHERE run_id=?",
-                             (time.time(), status, json.dumps(kept), run_id))
+            others = [o for o in _owners(row[1] if row else None)
+                      if o != _owner() and _owner_alive(o)]
+            if others:  # another process still works on the run: it says how it ends
+                status = row[2]
+            self._db.execute("UPDATE runs SET updated=?, status=?, notices=?, owner=? "
+                             "WHERE run_id=?", (time.time(), status, json.dumps(kept),
+                                                json.dumps(others), run_id))
 
     def mark_stale_runs(self) -> list[str]:
         """Runs left ``running`` by a process that no longer exists become ``crashed``."""
         stale = [r for r, owner in self._db.execute(
-            "SELECT run_id, owner FROM runs WHERE status='running'") if not _owner_alive(owner)]
+            "SELECT run_id, owner FROM runs WHERE status='running'")
+            if not any(_owner_alive(o) for o in _owners(owner))]
         with self._tx():
             for r in stale:
                 self._db.execute("UPDATE runs SET status='crashed' WHERE run_id=? AND "
@@ -304,9 +329,24 @@ class ResultsStore:
         return out
 
     def runs(self) -> list[dict[str, Any]]:
+        """Every run, with its status as it is now (a ``running`` run whose processes all
+        ended reads ``crashed``, also from a read-only store) and ``units_done`` of
+        ``planned`` units."""
         cur = self._db.execute("SELECT * FROM runs ORDER BY created")
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        done = dict(self._db.execute("SELECT run_id, COUNT(*) FROM units GROUP BY run_id"))
+        out = []
+        for r in cur.fetchall():
+            run = dict(zip(names, r))
+            if run["status"] == "running" and not any(_owner_alive(o)
+                                                      for o in _owners(run["owner"])):
+                run["status"] = "crashed"
+            run["units_done"] = done.get(run["run_id"], 0)
+            out.append(run)
+        return out
+
+    def run_record(self, run_id: str) -> dict[str, Any] | None:
+        return next((r for r in self.runs() if r["run_id"] == run_id), None)
 
     def latest_run(self) -> str | None:
         row = self._db.execute("SELECT run_id FROM runs ORDER BY updated DESC LIMIT 1").fetchone()

@@ -80,6 +80,21 @@ class TrainOptions:
             raise DemixbenchError(f"holdout must be between 0 and 1, got {self.holdout}")
 
 
+def check_writable(out: Path) -> None:
+    """``--out``'s folder must take the checkpoint, its log and state: found now, not after
+    the first validation (minutes of training later)."""
+    if out.is_dir():
+        raise DemixbenchError(f"--out {out} is a folder; give a file name, e.g. {out / 'model.pt'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.parent / f".{out.name}.{os.getpid()}.probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DemixbenchError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose a "
+                              "folder you can write to") from None
+
+
 def state_path(out: Path) -> Path:
     return out.with_name(out.name + ".state")
 
@@ -116,6 +131,11 @@ class Trainer:
                                   "--resume to continue it, or choose another --out")
         if options.resume and not state_path(self.out).exists():
             raise DemixbenchError(f"--resume: no training state at {state_path(self.out)}")
+        if options.resume and state_path(self.out).stat().st_size == 0:
+            raise DemixbenchError(f"--resume: {state_path(self.out)} is empty (0 bytes: a run "
+                                  "stopped while writing it?); start again without --resume "
+                                  "after removing it, or restore the file")
+        check_writable(self.out)
         config = self.arch.config(options.config)
         datasets = [open_dataset(spec) for spec in options.datasets]
         songs = load_songs(datasets, config.samplerate, config.sources)
