@@ -80,8 +80,8 @@ def report_run(tmp_path_factory):
     import contextlib
     import io
 
-    from demixbench.runs.store import ResultsStore
     from demixbench.cli import main
+    from demixbench.runs.store import ResultsStore
 
     root = tmp_path_factory.mktemp("report-run")
     data = write_report_dataset(root / "musdb")

@@ -45,8 +45,8 @@ def test_run_prints_leaderboard_where_oracle_beats_mix(finished_store, capsys):
     assert f"store: {store}" in out
     assert "[1/4] mix on synthetic:2/synthetic-test-000" in err  # progress on stderr
 
-    from demixbench.runs.store import ResultsStore
     from demixbench.reports.leaderboard import leaderboard
+    from demixbench.runs.store import ResultsStore
 
     with ResultsStore(store) as s:
         board = {(e["separator"], e["target"]): e for e in leaderboard(s.rows())}

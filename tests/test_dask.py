@@ -18,11 +18,11 @@ pytest.importorskip("distributed", reason="dask.distributed is not installed")
 
 from dask_separators import FailOnce, KillOnce, WantsGpu  # noqa: E402
 
+from demixbench.cli import main  # noqa: E402
+from demixbench.errors import DemixbenchError  # noqa: E402
 from demixbench.runs.executors import DaskExecutor  # noqa: E402
 from demixbench.runs.runner import RunConfig, Runner  # noqa: E402
 from demixbench.runs.store import ResultsStore  # noqa: E402
-from demixbench.cli import main  # noqa: E402
-from demixbench.errors import DemixbenchError  # noqa: E402
 from demixbench.separators.registry import with_instance  # noqa: E402
 
 ARGS = ["run", "--dataset", "synthetic:2", "--separators", "mix,irm1", "--excerpt", "3",

@@ -11,9 +11,9 @@ import pytest
 
 from demixbench import STEMS
 from demixbench.audio import load_audio, write_audio
-from demixbench.runs.store import ResultsStore
 from demixbench.cli import main
 from demixbench.datasets import open_dataset
+from demixbench.runs.store import ResultsStore
 
 KEY = ("track", "subset", "excerpt", "target", "metric")
 

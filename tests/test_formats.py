@@ -11,9 +11,9 @@ import types
 import numpy as np
 import pytest
 
-from demixbench.runs.store import ResultsStore
 from demixbench.errors import DemixbenchError
 from demixbench.formats.museval_json import export_run, import_folder
+from demixbench.runs.store import ResultsStore
 
 sys.modules.setdefault("musdb", types.ModuleType("musdb"))  # museval's __init__ imports it
 aggregate = pytest.importorskip("museval.aggregate")

@@ -17,13 +17,13 @@ pytest.importorskip("demucs")
 from demixbench import STEMS  # noqa: E402
 from demixbench.cli import main  # noqa: E402
 from demixbench.metrics.sdr import usdr  # noqa: E402
-from demixbench.separators.convtasnet import ConvTasNetSeparator  # noqa: E402
 from demixbench.models.convtasnet import (  # noqa: E402
     TasNetConfig,
     build_model,
     load_checkpoint,
     save_checkpoint,
 )
+from demixbench.separators.convtasnet import ConvTasNetSeparator  # noqa: E402
 from demixbench.separators.demucs import DemucsSeparator, DemucsUnittest, MDXExtra  # noqa: E402
 from demixbench.weights import (  # noqa: E402
     MissingWeightsError,
@@ -240,9 +240,9 @@ def test_demucs_unittest_runs_through_the_benchmark(tmp_path, capsys):
 
 
 def test_models_trained_on_musdb_test_are_refused_on_it(musdb_folder):
+    from demixbench.errors import DemixbenchError
     from demixbench.runs.runner import RunConfig, Runner
     from demixbench.runs.store import ResultsStore
-    from demixbench.errors import DemixbenchError
     from demixbench.separators.registry import SeparatorEntry, SeparatorRegistry
 
     assert MDXExtra.trained_on_musdb_test and not DemucsUnittest.trained_on_musdb_test
@@ -368,7 +368,7 @@ def test_convtasnet_checkpoint_round_trip(tmp_path, mixture, capsys, monkeypatch
         ConvTasNetSeparator()
     bad = tmp_path / "bad.pt"
     torch.save({"state_dict": {}}, bad)
-    with pytest.raises(WeightsError, match="not a demixbench Conv-TasNet checkpoint"):
+    with pytest.raises(WeightsError, match="is not a demixbench model checkpoint"):
         ConvTasNetSeparator(weights=str(bad))
     # and through the CLI, with --weights
     from demixbench.audio import write_audio

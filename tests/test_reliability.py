@@ -19,12 +19,6 @@ import pytest
 
 from demixbench import STEMS
 from demixbench.audio import write_audio
-from demixbench.runs import plan as plan_mod
-from demixbench.runs import provenance
-from demixbench.runs import runner as runner_mod
-from demixbench.runs.cache import EstimateCache
-from demixbench.runs.runner import RunConfig, Runner
-from demixbench.runs.store import ResultsStore
 from demixbench.cli import main
 from demixbench.datasets import choose_excerpt, open_folder
 from demixbench.errors import DatasetError, DemixbenchError, PluginError, StoreError
@@ -32,6 +26,12 @@ from demixbench.metrics import score_track
 from demixbench.metrics.base import MetricInfo, MetricRegistry
 from demixbench.plugins import PluginEntry
 from demixbench.reports.leaderboard import format_leaderboard, leaderboard
+from demixbench.runs import plan as plan_mod
+from demixbench.runs import provenance
+from demixbench.runs import runner as runner_mod
+from demixbench.runs.cache import EstimateCache
+from demixbench.runs.runner import RunConfig, Runner
+from demixbench.runs.store import ResultsStore
 from demixbench.separators import Separator, SeparatorEntry, SeparatorRegistry
 
 SR = 44100
@@ -248,12 +248,12 @@ def test_run_id_and_rows_change_with_demixbench_version_and_weights(tmp_path, mo
 
 def test_weights_checksum_is_part_of_the_configuration(tmp_path):
     torch = pytest.importorskip("torch")
-    from demixbench.separators.convtasnet import ConvTasNetSeparator
     from demixbench.models.convtasnet import (
         TasNetConfig,
         build_model,
         save_checkpoint,
     )
+    from demixbench.separators.convtasnet import ConvTasNetSeparator
 
     cfg = TasNetConfig(N=16, L=8, B=8, H=16, P=3, X=2, R=1)
     torch.manual_seed(0)

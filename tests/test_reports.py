@@ -15,13 +15,13 @@ import pytest
 import scipy.stats
 from conftest import HOSTILE_TRACKS
 
-from demixbench.runs.runner import RunConfig, Runner
-from demixbench.runs.store import ResultsStore
 from demixbench.cli import main
 from demixbench.errors import ReportError
 from demixbench.reports import html, model, stats
 from demixbench.reports.compare import compare, failures, parse_fail_on
 from demixbench.reports.report import make_report
+from demixbench.runs.runner import RunConfig, Runner
+from demixbench.runs.store import ResultsStore
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
@@ -248,7 +248,8 @@ def test_schema_2_store_is_migrated_in_place_and_keeps_its_rows(tmp_path, report
     src = sqlite3.connect(store)
     src.execute("VACUUM INTO ?", (str(copy),))
     src.close()
-    db = sqlite3.connect(copy)  # take it back to schema 2: the two columns 3 added
+    db = sqlite3.connect(copy)  # take it back to schema 2: the columns 3 and 4 added
+    db.execute("ALTER TABLE runs DROP COLUMN planned")
     db.execute("ALTER TABLE runs DROP COLUMN notices")
     db.execute("ALTER TABLE units DROP COLUMN track_seconds")
     db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
@@ -257,7 +258,7 @@ def test_schema_2_store_is_migrated_in_place_and_keeps_its_rows(tmp_path, report
     with ResultsStore(copy, read_only=True) as s:  # a report reads it as it is
         assert model.build(s, [run_id])["leaderboard"]["blind"]
     with ResultsStore(copy) as s:
-        assert s.schema_version == 3 and len(s.rows(run_id)) > 0
+        assert s.schema_version == 4 and len(s.rows(run_id)) > 0
         s.finish_run(run_id, "complete", ["kept"])
         assert json.loads(s.runs()[0]["notices"]) == ["kept"]
 

@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from demixbench.runs.store import ResultsStore, UnitRecord
 from demixbench.errors import StoreError
+from demixbench.runs.store import ResultsStore, UnitRecord
 
 
 def _unit(name="u1"):

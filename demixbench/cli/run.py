@@ -35,8 +35,8 @@ def strategies_with_wiener(specs: list[str] | None, wiener: bool) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..progress import RunProgress
     from ..reports.leaderboard import format_leaderboard, leaderboard
-    from ..runs.rows import planned_tracks
     from ..runs.executors import DaskExecutor
+    from ..runs.rows import planned_tracks
     from ..runs.runner import DEFAULT_METRICS, RunConfig, Runner
     from ..runs.store import ResultsStore
 

@@ -24,21 +24,19 @@ Music configuration (Demucs v2): ``N=256, L=20, B=256, H=512, P=3, X=10, R=4, C=
 gLN, non-causal: 8,185 encoder frames, i.e. 81,870 samples (1.86 s) of receptive field
 (:meth:`TasNetConfig.receptive_field`).
 
-Checkpoints: ``{"config": {...}, "state_dict": {...}}`` written by :func:`save_checkpoint`,
-or the generic format of ``demixbench train convtasnet`` (:mod:`demixbench.models.checkpoint`),
-read with ``torch.load(weights_only=True)``. No published music checkpoint exists for this
-exact module: the separator (:mod:`demixbench.separators.convtasnet`) loads ``--weights`` or,
+Checkpoints: the one format of :mod:`demixbench.models.checkpoint` (what ``demixbench train
+convtasnet`` and :func:`save_checkpoint` write), read with ``torch.load(weights_only=True)``.
+No published music checkpoint exists for this exact module: the separator (:mod:`demixbench.separators.convtasnet`) loads ``--weights`` or,
 when the package ships one, the small configuration trained by this project.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import STEMS
 from ..errors import SeparatorError
-from ..weights import MissingWeightsError, WeightsError, load_torch
 
 
 @dataclass(frozen=True)
@@ -158,35 +156,15 @@ def build_model(config: TasNetConfig):
 
 
 def save_checkpoint(model, path: str | Path) -> Path:
-    """Write ``model``'s config and weights in the format :func:`load_checkpoint` reads."""
-    torch, _ = _torch()
-    cfg = asdict(model.config)
-    cfg["sources"] = list(cfg["sources"])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": "demixbench-convtasnet-1", "config": cfg,
-                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path)
-    return path
+    """Write ``model`` in the one checkpoint format of :mod:`demixbench.models.checkpoint`
+    (the format ``demixbench train`` writes), which the separator reads."""
+    from .checkpoint import save_model
+
+    return save_model(model, "convtasnet", path)
 
 
 def load_checkpoint(path: str | Path):
-    path = Path(path)
-    if not path.is_file():
-        raise MissingWeightsError(f"convtasnet: no checkpoint at {path}; give --weights a file "
-                                  "written by demixbench.models.convtasnet.save_checkpoint")
-    pkg = load_torch(path)
-    if isinstance(pkg, dict) and pkg.get("format") == "demixbench-model-1":  # demixbench train
-        from .checkpoint import load_model
+    """The model in ``path`` (eval mode, float32), read by the one checkpoint loader."""
+    from .checkpoint import load_model
 
-        return load_model(path, "convtasnet")[0]
-    if not isinstance(pkg, dict) or pkg.get("format") != "demixbench-convtasnet-1":
-        raise WeightsError(f"{path} is not a demixbench Conv-TasNet checkpoint (expected a dict "
-                           "with format demixbench-convtasnet-1, config and state_dict)")
-    cfg = dict(pkg["config"])
-    cfg["sources"] = tuple(cfg["sources"])
-    try:
-        model = build_model(TasNetConfig(**cfg))
-        model.load_state_dict(pkg["state_dict"])
-    except (TypeError, RuntimeError) as exc:
-        raise WeightsError(f"{path}: config and weights do not fit ({str(exc).splitlines()[0]})") from None
-    return model.eval()
+    return load_model(path, "convtasnet")[0]

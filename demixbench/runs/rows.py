@@ -184,6 +184,8 @@ def with_variant(rows: pd.DataFrame, variants: Variants) -> pd.DataFrame:
 
 def track_ids(rows: pd.DataFrame) -> pd.Series:
     """``dataset/track``, or ``dataset/subset/track`` where the subset is named."""
+    if "subset" not in rows:
+        return rows["dataset"] + "/" + rows["track"]
     subset = rows["subset"].fillna("")
     return rows["dataset"] + "/" + subset.where(subset == "", subset + "/") + rows["track"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -20,77 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from .owners import current_owner as _owner
+from .owners import owner_alive as _owner_alive
+from .owners import owners_of as _owners
 from .provenance import RECORDED_ONLY
-
-SCHEMA_VERSION = 4  # 2: subset in the unit key, run owners, separation memory as a delta;
-# 3: run notices (skipped separators, warnings) and track durations, for reports;
-# 4: the units a run planned (so a crashed run says "3 of 6"); owners as a JSON list
-_MIGRATIONS = {  # from version -> statements bringing it to version + 1 (no row is rewritten)
-    2: ("ALTER TABLE runs ADD COLUMN notices TEXT",
-        "ALTER TABLE units ADD COLUMN track_seconds REAL"),
-    3: ("ALTER TABLE runs ADD COLUMN planned INTEGER",),
-}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    status TEXT NOT NULL,
-    command TEXT,
-    config TEXT NOT NULL,
-    versions TEXT NOT NULL,
-    machine TEXT NOT NULL,
-    owner TEXT,
-    notices TEXT,
-    planned INTEGER
-);
-CREATE TABLE IF NOT EXISTS units (
-    run_id TEXT NOT NULL,
-    unit TEXT NOT NULL,
-    dataset TEXT NOT NULL,
-    subset TEXT NOT NULL,
-    track TEXT NOT NULL,
-    separator TEXT NOT NULL,
-    finished REAL NOT NULL,
-    sep_seconds REAL,
-    sep_peak_delta_mb REAL,
-    metric_seconds REAL,
-    cached INTEGER NOT NULL,
-    conversions TEXT NOT NULL,
-    notices TEXT NOT NULL,
-    track_seconds REAL,
-    PRIMARY KEY (run_id, unit)
-);
-CREATE TABLE IF NOT EXISTS results (
-    run_id TEXT NOT NULL,
-    dataset TEXT NOT NULL,
-    track TEXT NOT NULL,
-    subset TEXT NOT NULL,
-    excerpt TEXT NOT NULL,
-    separator TEXT NOT NULL,
-    separator_hash TEXT NOT NULL,
-    oracle INTEGER NOT NULL,
-    strategy TEXT NOT NULL,
-    strategy_hash TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    target TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    value REAL,
-    nan_reason TEXT,
-    detail TEXT,
-    sep_seconds REAL,
-    sep_peak_delta_mb REAL,
-    UNIQUE (run_id, dataset, subset, track, excerpt, separator_hash, strategy_hash, step, target,
-            metric)
-);
-CREATE INDEX IF NOT EXISTS results_run ON results (run_id);
-"""
-
-RESULT_COLUMNS = ("run_id", "dataset", "track", "subset", "excerpt", "separator", "separator_hash",
-                  "oracle", "strategy", "strategy_hash", "step", "target", "metric", "value",
-                  "nan_reason", "detail", "sep_seconds", "sep_peak_delta_mb")
+from .schema import MIGRATIONS, RESULT_COLUMNS, SCHEMA, SCHEMA_VERSION
 
 
 @dataclass
@@ -110,38 +43,6 @@ class UnitRecord:
 
 
 _TABLES = {"meta", "runs", "units", "results"}
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owners(text: str | None) -> list[str]:
-    """The processes working on a run (a JSON list; one plain ``host:pid`` in older stores)."""
-    if not text:
-        return []
-    try:
-        owners = json.loads(text)
-    except ValueError:
-        return [text]
-    return [str(o) for o in owners] if isinstance(owners, list) else [str(owners)]
-
-
-def _owner_alive(owner: str | None) -> bool:
-    """Whether the process that owns a running run still runs (on this host; other hosts'
-    processes are taken as alive)."""
-    if not owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ResultsStore:
@@ -207,13 +108,13 @@ class ResultsStore:
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: written by a newer demixbench (schema {version}); "
                                  "upgrade demixbench to read it")
-            if self.read_only and version in _MIGRATIONS:
+            if self.read_only and version in MIGRATIONS:
                 # reading needs no migration: a column added later reads as missing
                 self.schema_version = version
                 return
-            while version in _MIGRATIONS:
+            while version in MIGRATIONS:
                 with self._tx():
-                    for statement in _MIGRATIONS[version]:
+                    for statement in MIGRATIONS[version]:
                         self._db.execute(statement)
                     version += 1
                     self._db.execute("UPDATE meta SET value=? WHERE key='schema_version'",
@@ -228,7 +129,7 @@ class ResultsStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         if not tables:
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
 

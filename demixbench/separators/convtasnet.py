@@ -3,9 +3,6 @@ learned-separator base (checkpoint lookup, device, chunked inference)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from .. import STEMS
 from .learned import LearnedSeparator
 
@@ -26,26 +23,7 @@ class ConvTasNetSeparator(LearnedSeparator):
                  overlap: float = 0.25, device: str = "cpu"):
         super().__init__(weights, segment, overlap, device)
 
-    def _load(self, path: Path):
-        from ..models.convtasnet import load_checkpoint
-
-        model = load_checkpoint(path)
-        return model, {"config": {**_config_dict(model.config)}}
-
     def _missing(self) -> str:
         return ("convtasnet: no published checkpoint for this implementation; pass --weights "
                 "CHECKPOINT (one you trained, saved with demixbench.models.convtasnet."
                 "save_checkpoint)")
-
-    def params(self) -> dict[str, Any]:
-        return {"config": self.package["config"], "segment": self.segment,
-                "overlap": self.overlap}
-
-
-def _config_dict(config) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    cfg = asdict(config)
-    cfg["sources"] = list(cfg["sources"])
-    return cfg
-
