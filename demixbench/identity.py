@@ -34,6 +34,7 @@ import hashlib
 import importlib.util
 import inspect
 import json
+import os
 import sys
 from functools import lru_cache
 from importlib import metadata
@@ -50,6 +51,7 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 # -- files ---------------------------------------------------------------------------------------
 _FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
 _DISK_MEMO: dict[str, str] | None = None
+MEMO_COMPACT_AT = 20000  # entries; beyond, those of files that no longer exist are dropped
 
 
 def _memo_path() -> Path:
@@ -74,6 +76,15 @@ def _disk_memo() -> dict[str, str]:
                         continue  # a line cut by a crash: ignored
         except OSError:
             pass
+        if len(_DISK_MEMO) > MEMO_COMPACT_AT:  # forget files that are gone (temporary data)
+            _DISK_MEMO = {k: v for k, v in _DISK_MEMO.items() if Path(json.loads(k)[0]).exists()}
+            try:
+                tmp = _memo_path().with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text("".join(json.dumps([k, v]) + "\n" for k, v in _DISK_MEMO.items()),
+                               encoding="utf-8")
+                os.replace(tmp, _memo_path())
+            except OSError:
+                pass
     return _DISK_MEMO
 
 
