@@ -8,7 +8,10 @@ after pytest-benchmark's where the meaning is the same:
   (default ``.demixbench/benchmarks``) as ``<machine id>/NNNN_<commit>_<time>.json``;
 - ``--demix-compare[=NUM|ID]``: pair this session with the latest (or a named) saved one;
 - ``--demix-compare-fail=METRIC[:TARGET]:DB`` (repeatable): fail the session when a paired
-  median drops by more than DB with its 95 % CI below zero;
+  median drops by more than DB with its 95 % CI below zero, or when the gate cannot be
+  evaluated (metric or target absent, too few pairs: :mod:`demixbench.reports.gates`); a
+  failed gate counts in pytest's final line. With no saved session yet, ``--demix-compare``
+  warns and compares nothing;
 - ``--demix-json=PATH``, ``--demix-export=github[:PATH]``;
 - ``--demix-store=PATH``: the results store the runs go to (default, as ``demixbench run``:
   ``.demixbench/results.sqlite``), so a rerun reads it and costs nothing.
@@ -114,6 +117,7 @@ class SessionBenchmarks:
         self.before: Path | None = None
         self.failures: list[str] = []
         self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     def option(self, name: str):
         return self.config.getoption(name)
@@ -148,15 +152,25 @@ class SessionBenchmarks:
             try:
                 self.before = sessions.find(self.option("--demix-compare"), storage,
                                             sessions.machine_id())
-                self.comparison = sessions.compare_sessions(sessions.load(self.before), document)
             except DemixbenchError as exc:
-                self.errors.append(str(exc))
+                if sessions.saved_files(storage):
+                    self.errors.append(str(exc))  # a session was named that is not there
+                else:  # nothing saved yet (a first run): say so, fail nothing
+                    self.warnings.append(f"{exc}; nothing compared")
             else:
-                failed = sessions.gate_failures(self.comparison, self.gates)
-                self.failures = [sessions.failure_message(g, r) for g, r in failed]
-                if self.gates:  # a gate that cannot be evaluated must not pass silently
-                    self.failures += [f"{n}: not compared: {why}"
-                                      for n, why in self.comparison.refused.items()]
+                try:
+                    self.comparison = sessions.compare_sessions(sessions.load(self.before),
+                                                                document)
+                except DemixbenchError as exc:
+                    self.errors.append(str(exc))
+                else:
+                    failed = sessions.gate_failures(self.comparison, self.gates)
+                    self.failures = [sessions.failure_message(g, r) for g, r in failed]
+                    # a gate that cannot be evaluated must not pass silently
+                    self.failures += sessions.unevaluated_gates(self.comparison, self.gates)
+                    if self.gates:
+                        self.failures += [f"{n}: not compared: {why}"
+                                          for n, why in self.comparison.refused.items()]
         if tests and (self.option("--demix-autosave") or self.option("--demix-save")):
             self.saved = sessions.save(document, storage, self.option("--demix-save"))
         if self.option("--demix-json"):
@@ -168,10 +182,23 @@ class SessionBenchmarks:
                                   encoding="utf-8")
         if self.failures or self.errors:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            self._count_as_failed(session)
+
+    def _count_as_failed(self, session: pytest.Session) -> None:
+        """A failed gate is a failure in pytest's own summary, so the final line says
+        "1 failed" (and the short summary lists why), not "N passed"."""
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        text = "\n".join([*self.failures, *self.errors])
+        report = pytest.TestReport(nodeid="demixbench::--demix-compare-fail", location=(
+            "demixbench", None, "--demix-compare-fail"), keywords={}, outcome="failed",
+            longrepr=text, when="call")
+        reporter.stats.setdefault("failed", []).append(report)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int,
                                 config: pytest.Config) -> None:
-        if not self.controller or not (self.tests or self.errors):
+        if not self.controller or not (self.tests or self.errors or self.warnings):
             return
         from .reports import sessions
 
@@ -183,6 +210,8 @@ class SessionBenchmarks:
             tr.write_line("")
             tr.write_line(f"compared with {self.before}:")
             tr.write_line(sessions.format_comparison(self.comparison))
+        for w in self.warnings:
+            tr.write_line(f"demixbench: warning: {w}", yellow=True)
         for e in self.errors:
             tr.write_line(f"demixbench: {e}", red=True)
         for f in self.failures:

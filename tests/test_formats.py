@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from demixbench.errors import DemixbenchError
-from demixbench.formats.museval_json import export_run, import_folder
+from demixbench.formats.museval_import import import_folder
+from demixbench.formats.museval_json import export_run
 from demixbench.runs.store import ResultsStore
 
 sys.modules.setdefault("musdb", types.ModuleType("musdb"))  # museval's __init__ imports it
@@ -68,7 +69,7 @@ def test_import_round_trips(exported, tmp_path):
         imported = s.rows(run_id)
         assert again == run_id and len(s.rows(run_id)) == len(imported)  # nothing added twice
         config = s.configs([run_id])
-    assert n == 2 and any(c.get("external") for c in config.values())
+    assert n == {"irm1-imported": 2} and any(c.get("external") for c in config.values())
     original = {(r["track"], r["target"], r["metric"]): r["value"] for r in rows
                 if r["separator"] == "irm1" and r["strategy"] == "none" and r["metric"] in BSS}
     back = {(r["track"], r["target"], r["metric"]): r["value"] for r in imported}
@@ -87,7 +88,7 @@ def test_import_refuses_what_is_not_museval_json(tmp_path):
             DemixbenchError, match=r"song.json: not museval JSON \(no 'targets' list\)"):
         import_folder(s, tmp_path, "x")
     with ResultsStore(tmp_path / "r.sqlite") as s, pytest.raises(
-            DemixbenchError, match="no museval JSON file"):
+            DemixbenchError, match="no such folder of museval JSON files"):
         import_folder(s, tmp_path / "test" / "nothing", "x")
 
 

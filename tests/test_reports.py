@@ -16,9 +16,10 @@ import scipy.stats
 from conftest import HOSTILE_TRACKS
 
 from demixbench.cli import main
-from demixbench.errors import ReportError
+from demixbench.errors import DemixbenchError, ReportError
 from demixbench.reports import html, model, stats
-from demixbench.reports.compare import compare, failures, parse_fail_on
+from demixbench.reports.compare import compare
+from demixbench.reports.gates import evaluate, fails, parse_list
 from demixbench.reports.report import make_report
 from demixbench.runs.runner import RunConfig, Runner
 from demixbench.runs.store import ResultsStore
@@ -284,23 +285,23 @@ def test_compare_flags_the_changed_parameter_and_the_drop(two_runs):
     assert c.config_changes["irm1"] == ["params.n_fft: 2048 -> 64"]
     vocals = next(r for r in c.table if r["target"] == "vocals" and r["metric"] == "sdr")
     assert vocals["n"] == 3 and vocals["median_diff"] < -0.5 and vocals["ci_high"] < 0
-    assert failures(c, {"sdr": 0.5})
-    assert not failures(c, {"sdr": 100.0})
+    assert fails(evaluate(c.table, parse_list("sdr:0.5")))
+    assert not fails(evaluate(c.table, parse_list("sdr:100")))
     assert all(not math.isnan(r["p_holm"]) and r["p_holm"] >= r["p"] for r in c.table)
 
 
 def test_compare_cli_exit_status_follows_fail_on(two_runs, tmp_path):
     store, (a, b) = two_runs
     out = tmp_path / "cmp.html"
-    code, stdout, _ = run_cli("compare", a, b, "--store", str(store), "--fail-on", "sdr:0.5",
-                              "-o", str(out))
-    assert code == 1 and "FAIL irm1 vocals cSDR" in stdout
+    code, stdout, err = run_cli("compare", a, b, "--store", str(store), "--fail-on", "sdr:0.5",
+                                "-o", str(out))
+    assert code == 1 and "FAIL irm1 vocals cSDR" in err
     assert "irm1 changed: params.n_fft: 2048 -> 64" in stdout
     assert html.is_report(out) and "compare-table" in out.read_text()
-    code, stdout, _ = run_cli("compare", a, b, "--store", str(store), "--fail-on", "sdr:100")
-    assert code == 0 and "FAIL" not in stdout
+    code, stdout, err = run_cli("compare", a, b, "--store", str(store), "--fail-on", "sdr:100")
+    assert code == 0 and "FAIL" not in stdout + err
     code, _, err = run_cli("compare", a, b, "--store", str(store), "--fail-on", "sdr")
-    assert code == 2 and "expected METRIC:DB" in err
+    assert code == 2 and "expected METRIC[:TARGET]:DB" in err
     code, _, err = run_cli("compare", a, b, "--store", str(store), "--metric", "loudness")
     assert code == 2 and "--metric loudness: unknown metric" in err
 
@@ -312,7 +313,7 @@ def test_compare_refuses_other_metric_definitions_and_says_when_datasets_differ(
                                      metrics=["sdr"], win=0.5), s).run().run_id
         other_data = Runner(RunConfig(datasets=["synthetic:2"], separators=["irm1"], excerpt=3.0,
                                       metrics=["sdr"]), s).run().run_id
-    with pytest.raises(ReportError, match=r"different quantities.*window and hop: 1.0 s in"):
+    with pytest.raises(ReportError, match=r"measure different things.*window and hop: 1.0 s in"):
         compare(store, a, None, other_win, ["sdr"])
     c = compare(store, a, None, other_data, ["sdr"])
     assert any("datasets differ" in n for n in c.notes)
@@ -320,6 +321,6 @@ def test_compare_refuses_other_metric_definitions_and_says_when_datasets_differ(
 
 
 def test_fail_on_parsing():
-    assert parse_fail_on("sdr:0.5,uSDR:1") == {"sdr": 0.5, "usdr": 1.0}
-    with pytest.raises(ReportError, match="DB >= 0"):
-        parse_fail_on("sdr:-1")
+    assert [(g.metric, g.db) for g in parse_list("sdr:0.5,uSDR:1")] == [("sdr", 0.5), ("usdr", 1.0)]
+    with pytest.raises(DemixbenchError, match="DB >= 0"):
+        parse_list("sdr:-1")

@@ -11,10 +11,10 @@ import sys
 
 from .. import __version__
 from ..errors import DemixbenchError
-from . import cache, compare, listing, report, results, run, scores, separate, train
+from . import cache, compare, listing, rank, report, results, run, scores, separate, train
 from .common import err
 
-COMMANDS = (run, report, compare, scores, results, listing, separate, train, cache)
+COMMANDS = (run, report, compare, rank, scores, results, listing, separate, train, cache)
 
 
 def build_parser() -> argparse.ArgumentParser:

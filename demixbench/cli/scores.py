@@ -49,12 +49,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ..formats.museval_json import import_folder
+    from ..formats.museval_import import import_folder
     from ..runs.store import ResultsStore
+    from ..separators import default_registry
+    from ..specs import split_list
 
+    if args.name is not None and args.name in default_registry():
+        raise DemixbenchError(f"--name {args.name} is an installed separator; give the imported "
+                              f"results a name of their own (e.g. {args.name}-museval)")
+    oracle = tuple(split_list(args.oracle) or ())
     with ResultsStore(args.store) as store:
-        run_id, n = import_folder(store, args.folder, args.name)
-    print(f"imported {n} tracks of {args.name} as run {run_id} into {args.store}")
+        run_id, counts = import_folder(store, args.folder, args.name, oracle)
+    for method, n in counts.items():
+        print(f"imported {n} tracks of {method}{' (oracle)' if method in oracle else ''}")
+    print(f"run {run_id} in {args.store}")
     return 0
 
 
@@ -82,7 +90,12 @@ def register(sub) -> None:
 
     im = sub.add_parser("import", help="store results made elsewhere (museval JSON folders)")
     im.add_argument("format", choices=("museval",))
-    im.add_argument("folder", help="folder of <subset>/<track>.json files")
-    im.add_argument("--name", required=True, help="the separator name the results get")
+    im.add_argument("folder", help="one method's folder of <subset>/<track>.json files, or a "
+                                   "folder of method folders (SiSEC's layout: one separator each)")
+    im.add_argument("--name", help="the separator name of one method's results (a folder of "
+                                   "methods names each by its folder)")
+    im.add_argument("--oracle", metavar="METHOD[,METHOD]",
+                    help="methods that used the references (IBM1, MWF, ...): oracle rows, "
+                         "never in the blind family (with --name: that name)")
     im.add_argument("--store", default=default_store())
     im.set_defaults(func=cmd_import)

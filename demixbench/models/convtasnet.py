@@ -26,8 +26,9 @@ gLN, non-causal: 8,185 encoder frames, i.e. 81,870 samples (1.86 s) of receptive
 
 Checkpoints: the one format of :mod:`demixbench.models.checkpoint` (what ``demixbench train
 convtasnet`` and :func:`save_checkpoint` write), read with ``torch.load(weights_only=True)``.
-No published music checkpoint exists for this exact module: the separator (:mod:`demixbench.separators.convtasnet`) loads ``--weights`` or,
-when the package ships one, the small configuration trained by this project.
+No published music checkpoint exists for this exact module: the separator
+(:mod:`demixbench.separators.convtasnet`) loads ``--weights`` or, when the package ships one,
+the small configuration trained by this project.
 """
 
 from __future__ import annotations

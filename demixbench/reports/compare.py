@@ -1,19 +1,26 @@
-"""``demixbench compare RUN_A RUN_B``: two runs paired track by track.
+"""``demixbench compare A B``: two runs, or two separators, paired track by track.
 
-Rows are paired on (subset, track, excerpt, separator, strategy, step, target, metric), where
-separator and strategy are the names as labelled within each run (a name with one
-configuration in a run is its plain name). Per (separator, strategy, step, target, metric) the
+Each side is ``RUN`` or ``RUN:SEPARATOR`` (a run narrowed to one separator, by its label in
+the run or its name; ``--strategy`` and ``--step`` choose the pipeline, default the plain
+separator at step 0, a strategy's final step). Two runs are paired on (dataset, subset, track,
+excerpt, separator, strategy, step, target, metric), where separator and strategy are the
+names as labelled within each run; two separators on (dataset, subset, track, excerpt,
+target, metric). Excerpt pieces of one song (``--excerpts-per-track``) are averaged per song
+first: the song is the independent unit, and ``n`` counts songs. Sides whose mixtures differ
+(per-stem gains, excerpt length or pieces) are refused: their numbers are not paired
+measurements of one input. Per (separator, strategy, step, target, metric) the
 table gives both medians, the median paired difference (B - A, oriented so that > 0 is better)
 with its bootstrap 95 % CI, the Wilcoxon p and the Holm-corrected p over the table, the number
 of pairs and a verdict (:mod:`demixbench.reports.stats`). Runs whose metric definitions differ
 (BSS Eval window, uSDR's delta, ...) are refused: their numbers are not the same quantity.
+The verdict follows the Holm-corrected p (and the CI), not the raw p.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,12 +28,14 @@ import pandas as pd
 
 from ..errors import ReportError
 from ..metrics import METRICS
-from ..runs.rows import Variants, flat_config, load_rows, select_runs
+from ..runs.rows import Variants, flat_config, load_rows, run_settings, select_runs
 from ..runs.store import ResultsStore
 from .leaderboard import metric_label, text_table
-from .stats import compare_paired, fill_holm, paired_cells
+from .stats import compare_paired, holm_by_family, paired_cells
 
-KEY = ["subset", "track", "excerpt", "pipeline", "step", "target", "metric"]
+# "data": the track's content fingerprint where the run recorded one (a track of synthetic:2
+# is the same song in synthetic:3), else the dataset's name (imports, excerpt pieces)
+KEY = ["data", "subset", "song", "excerpt", "pipeline", "step", "target", "metric"]
 
 
 @dataclass
@@ -35,6 +44,7 @@ class RunSide:
     run: dict
     rows: pd.DataFrame
     configs: dict
+    separator: str | None = None  # narrowed to this separator (RUN:SEPARATOR)
 
     @property
     def run_id(self) -> str:
@@ -57,7 +67,17 @@ class Comparison:
     only_b: list[str] = field(default_factory=list)
 
 
-def _side(store_path: str | Path, run_id: str) -> RunSide:
+def parse_side(text: str) -> tuple[str, str | None]:
+    """``RUN`` or ``RUN:SEPARATOR`` -> (run id, separator or None)."""
+    run, sep, name = text.partition(":")
+    if not run or (sep and not name):
+        raise ReportError(f"{text!r}: give RUN or RUN:SEPARATOR, e.g. 5e25af01c2d3:TAK2")
+    return run, name or None
+
+
+def _side(store_path: str | Path, spec: str, strategy: str | None = None,
+          step: int | None = None) -> RunSide:
+    run_id, separator = parse_side(spec)
     with ResultsStore(store_path, read_only=True) as store:
         run = select_runs(store, [run_id])[0]
         rows = load_rows(store, [run])
@@ -66,7 +86,56 @@ def _side(store_path: str | Path, run_id: str) -> RunSide:
     rows = rows.copy()
     rows["pipeline"] = [variants.pipeline(a, b) for a, b in zip(rows["separator_hash"],
                                                                  rows["strategy_hash"])]
-    return RunSide(Path(store_path), run, rows, configs)
+    config = json.loads(run["config"])
+    pieces = (config.get("excerpts_per_track") or 1) > 1
+    rows["song"] = rows["track"].str.replace(r" #\d+$", "", regex=True) if pieces else rows["track"]
+    prints = config.get("datasets") if isinstance(config.get("datasets"), dict) else {}
+
+    def data(dataset: str, subset: str, track: str) -> str:
+        by_track = prints.get(dataset) if isinstance(prints.get(dataset), dict) else {}
+        return (None if pieces else by_track.get(f"{subset}/{track}")) or dataset
+
+    rows["data"] = [data(d, s, t) for d, s, t in zip(rows["dataset"], rows["subset"],
+                                                     rows["track"])]
+    if separator is not None:
+        rows = _narrow(rows, variants, separator, strategy, step, run_id)
+    return RunSide(Path(store_path), run, rows, configs, separator)
+
+
+def _narrow(rows: pd.DataFrame, variants: Variants, separator: str, strategy: str | None,
+            step: int | None, run_id: str) -> pd.DataFrame:
+    """The rows of one pipeline of a run: the separator by label (or name, when it has one
+    configuration), the strategy (plain by default) and the step (the strategy's last)."""
+    labels = {h: variants.sep_labels[h] for h in set(rows["separator_hash"])}
+    hashes = [h for h, lab in labels.items() if lab == separator]
+    if not hashes:
+        hashes = [h for h in labels if (rows.loc[rows["separator_hash"] == h, "separator"]
+                                        == separator).any()]
+    if len(hashes) != 1:
+        known = ", ".join(sorted(set(labels.values())))
+        what = "no separator" if not hashes else "several configurations of"
+        raise ReportError(f"run {run_id} has {what} {separator!r}; its separators: {known}")
+    part = rows[rows["separator_hash"] == hashes[0]]
+    wanted = strategy or "none"
+    part = part[part["strategy"] == wanted]
+    if part.empty:
+        raise ReportError(f"run {run_id}: {separator} has no rows with strategy {wanted}")
+    last = int(part["step"].max())
+    chosen = last if step is None else int(step)
+    if chosen not in set(part["step"]):
+        raise ReportError(f"run {run_id}: {separator} {wanted} has steps 0..{last}, not {step}")
+    return part[part["step"] == chosen]
+
+
+def settings_problems(a: RunSide, b: RunSide) -> list[str]:
+    """Why the two sides' mixtures differ (empty: the same input was separated)."""
+    sa, sb = run_settings(a.run), run_settings(b.run)
+    out = []
+    for key, what in (("gains", "per-stem gains"), ("excerpt", "excerpt seconds"),
+                      ("excerpts_per_track", "excerpts per track")):
+        if sa.get(key) != sb.get(key):
+            out.append(f"{what}: {sa.get(key)} in {a.run_id}, {sb.get(key)} in {b.run_id}")
+    return out
 
 
 def definition_problems(a: RunSide, b: RunSide, metrics: Sequence[str]) -> list[str]:
@@ -115,80 +184,80 @@ def _metric_names(metrics: Sequence[str] | None) -> list[str]:
     return out
 
 
-def compare(store_a: str | Path, run_a: str, store_b: str | Path | None, run_b: str,
-            metrics: Sequence[str] | None = None) -> Comparison:
+def compare(store_a: str | Path, side_a: str, store_b: str | Path | None, side_b: str,
+            metrics: Sequence[str] | None = None, strategy: str | None = None,
+            step: int | None = None) -> Comparison:
     metrics = _metric_names(metrics)
-    a = _side(store_a, run_a)
-    b = _side(store_b or store_a, run_b)
-    problems = definition_problems(a, b, metrics)
+    a = _side(store_a, side_a, strategy, step)
+    b = _side(store_b or store_a, side_b, strategy, step)
+    if (a.separator is None) != (b.separator is None):
+        raise ReportError("give RUN:SEPARATOR on both sides (two separators) or RUN on both "
+                          "(two runs, separator by separator)")
+    problems = definition_problems(a, b, metrics) + settings_problems(a, b)
     if problems:
-        raise ReportError("runs measure different quantities, so they are not compared: "
+        raise ReportError("the two sides measure different things, so they are not paired: "
                           + "; ".join(problems))
     notes = []
     for side in (a, b):
-        if "metric_definitions" not in side.config:
+        if "metric_definitions" not in side.config and "import" not in side.config:
             notes.append(f"run {side.run_id} predates recorded metric definitions; its metrics "
                          "are taken to be defined as in this version")
     ds_a, ds_b = a.config.get("datasets", {}), b.config.get("datasets", {})
-    if ds_a != ds_b:
+    if ds_a != ds_b and a.run_id != b.run_id:
         notes.append("the runs' datasets differ (" + ", ".join(sorted(ds_a)) + " vs "
                      + ", ".join(sorted(ds_b)) + ", or their tracks' contents): only tracks "
                      "scored in both, on the same excerpt, are paired")
-    ra = a.rows[a.rows["metric"].isin(metrics)]
-    rb = b.rows[b.rows["metric"].isin(metrics)]
-    merged = ra[KEY + ["value"]].merge(rb[KEY + ["value"]], on=KEY, suffixes=("_a", "_b"))
+    if a.rows["song"].ne(a.rows["track"]).any() or b.rows["song"].ne(b.rows["track"]).any():
+        notes.append("excerpt pieces are averaged per song before pairing: n counts songs")
+    ra = _per_song(a.rows[a.rows["metric"].isin(metrics)])
+    rb = _per_song(b.rows[b.rows["metric"].isin(metrics)])
+    two_separators = a.separator is not None
+    if two_separators:
+        label = f"{a.separator} → {b.separator}"
+        ra, rb = ra.assign(pipeline=label, step=0), rb.assign(pipeline=label, step=0)
+    merged = ra[KEY + ["value", "oracle"]].merge(rb[KEY + ["value", "oracle"]], on=KEY,
+                                                 suffixes=("_a", "_b"))
     pipes_a, pipes_b = set(ra["pipeline"]), set(rb["pipeline"])
     table, diffs = [], []
-    for (pipe, step, target, metric), g in merged.groupby(["pipeline", "step", "target", "metric"],
-                                                          sort=False):
+    for (pipe, step_, target, metric), g in merged.groupby(["pipeline", "step", "target",
+                                                            "metric"], sort=False):
         info = METRICS[metric] if metric in METRICS else None
         higher = info.higher_is_better if info else True
         r = compare_paired(g["value_a"].to_numpy(), g["value_b"].to_numpy(), higher)
-        multi = (ra[(ra["pipeline"] == pipe)]["step"].max() > 0)
-        label = pipe + (f" @{step}" if multi else "")
+        multi = not two_separators and (ra[(ra["pipeline"] == pipe)]["step"].max() > 0)
+        label = pipe + (f" @{step_}" if multi else "")
+        oracle = bool(g["oracle_a"].any() or g["oracle_b"].any())
         table.append({"separator": label, "target": target, "metric": metric,
-                      "metric_label": metric_label(metric), **r.as_dict()})
+                      "metric_label": metric_label(metric), "oracle": oracle, **r.as_dict()})
         sign = 1.0 if higher else -1.0
-        for track, va, vb in zip(g["track"], g["value_a"], g["value_b"]):
+        for track, va, vb in zip(g["song"], g["value_a"], g["value_b"]):
             d = sign * (vb - va)
             if math.isfinite(d):
                 diffs.append({"row": f"{label} · {target}", "metric": metric_label(metric),
                               "track": track, "d": round(float(d), 3), "verdict": r.verdict})
-    fill_holm(table)
     if not table:
-        raise ReportError(f"runs {a.run_id} and {b.run_id} share no (track, excerpt, separator, "
-                          "target) to pair: compare runs of the same dataset and separators")
-    return Comparison(a, b, table, diffs, config_changes(a, b), notes,
-                      sorted(pipes_a - pipes_b), sorted(pipes_b - pipes_a))
+        raise ReportError(f"{side_a} and {side_b} share no (track, excerpt, separator, target) "
+                          "to pair: compare runs of the same dataset, or name a separator on "
+                          "each side (RUN:SEPARATOR)")
+    holm_by_family(table)  # blind and oracle comparisons are separate families
+    return Comparison(a, b, table, diffs, config_changes(a, b) if not two_separators else {},
+                      notes, sorted(pipes_a - pipes_b) if not two_separators else [],
+                      sorted(pipes_b - pipes_a) if not two_separators else [])
 
 
-def parse_fail_on(text: str | None) -> dict[str, float]:
-    """``"sdr:0.5,usdr:1"`` -> ``{"sdr": 0.5, "usdr": 1.0}``."""
-    out: dict[str, float] = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        name, sep, value = part.partition(":")
-        try:
-            db = float(value)
-        except ValueError:
-            db = math.nan
-        if not sep or not math.isfinite(db) or db < 0:
-            raise ReportError(f"--fail-on {text!r}: expected METRIC:DB pairs with DB >= 0, e.g. "
-                              "sdr:0.5")
-        out[_metric_names([name])[0]] = db
-    return out
-
-
-def failures(comparison: Comparison, fail_on: Mapping[str, float]) -> list[dict]:
-    """Rows whose median paired difference drops by more than the threshold and whose
-    bootstrap 95 % CI lies entirely below zero."""
-    return [r for r in comparison.table if r["metric"] in fail_on
-            and r["median_diff"] < -fail_on[r["metric"]] and r["ci_high"] < 0]
+def _per_song(rows: pd.DataFrame) -> pd.DataFrame:
+    """One value per song: the mean of its excerpt pieces (a whole track is its own song)."""
+    if rows.empty or rows["song"].eq(rows["track"]).all():
+        return rows
+    keys = ["data", "dataset", "subset", "song", "pipeline", "step", "target", "metric",
+            "separator", "oracle"]
+    out = rows.groupby(keys, dropna=False, as_index=False)["value"].mean()
+    return out.assign(excerpt="pieces", track=out["song"])
 
 
 def format_table(c: Comparison) -> str:
-    lines = [f"A: run {c.a.run_id} ({c.a.store})", f"B: run {c.b.run_id} ({c.b.store})"]
+    lines = [f"A: run {c.a.run_id}{':' + c.a.separator if c.a.separator else ''} ({c.a.store})",
+             f"B: run {c.b.run_id}{':' + c.b.separator if c.b.separator else ''} ({c.b.store})"]
     for name, changes in c.config_changes.items():
         lines.append(f"{name} changed: " + "; ".join(changes))
     for n in c.notes:
@@ -203,8 +272,9 @@ def format_table(c: Comparison) -> str:
             for r in c.table]
     lines += ["", text_table(headers, rows, indent=""), "",
               "Δ median: median over tracks of B - A (> 0: B better); CI: bootstrap 95 % of that "
-              "median; p: two-sided Wilcoxon signed-rank; p Holm: corrected over this table; "
-              "verdict: CI on one side of 0 and p < 0.05."]
+              "median; p: two-sided Wilcoxon signed-rank; p Holm: corrected over this table "
+              "(blind and oracle rows are separate families); verdict: CI on one side of 0 and "
+              "Holm p < 0.05 (the corrected p decides)."]
     return "\n".join(lines)
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..errors import DemixbenchError
 from ..metrics import METRICS
+from ..specs import Gate
 from .leaderboard import metric_label, text_table
 from .stats import compare_paired, fill_holm, fmt, paired_cells
 
@@ -151,31 +152,11 @@ def find(spec: str | None, storage: str | Path = DEFAULT_STORAGE,
 
 
 # -- comparison ---------------------------------------------------------------------------------
-@dataclass
-class Gate:
-    metric: str
-    target: str | None
-    db: float
-
-    def __str__(self) -> str:
-        return f"{self.metric}{':' + self.target if self.target else ''}:{self.db:g}"
-
-
 def parse_gate(text: str) -> Gate:
-    """``METRIC[:TARGET]:DB``, e.g. ``usdr:0.5`` or ``sdr:vocals:1``."""
-    parts = text.split(":")
-    try:
-        db = float(parts[-1])
-    except ValueError:
-        db = math.nan
-    if len(parts) not in (2, 3) or not math.isfinite(db) or db < 0:
-        raise DemixbenchError(f"{text!r}: expected METRIC[:TARGET]:DB with DB >= 0, e.g. usdr:0.5 "
-                              "or sdr:vocals:1")
-    metric = parts[0].strip().lower()
-    if metric not in METRICS:
-        raise DemixbenchError(f"{text!r}: unknown metric {parts[0]!r}; choose from "
-                              f"{', '.join(METRICS)}")
-    return Gate(metric, parts[1].strip() if len(parts) == 3 else None, db)
+    """``METRIC[:TARGET]:DB``, e.g. ``usdr:0.5`` or ``sdr:vocals:1`` (:mod:`.gates`)."""
+    from .gates import parse
+
+    return parse(text)
 
 
 @dataclass
@@ -259,21 +240,29 @@ def _num(v) -> float:
 
 
 def gate_failures(comparison: SessionComparison, gates: Sequence[Gate]) -> list[tuple[Gate, dict]]:
-    out = []
-    for g in gates:
-        for r in comparison.rows:
-            if r["metric"] == g.metric and (g.target is None or r["target"] == g.target) \
-                    and r["median_diff"] < -g.db and r["ci_high"] < 0:
-                out.append((g, r))
-    return out
+    """(gate, row) for every row a gate fails on (the rule of :mod:`.gates`)."""
+    from .gates import evaluate
+
+    return [(o.gate, r) for o in evaluate(comparison.rows, gates) for r in o.failed]
+
+
+def unevaluated_gates(comparison: SessionComparison, gates: Sequence[Gate]) -> list[str]:
+    """Why each gate that could not be judged could not (a gate that cannot be evaluated
+    must not pass)."""
+    from .gates import evaluate, label
+
+    return [f"--demix-compare-fail={label(o.gate)} could not be evaluated: {o.unevaluated}"
+            for o in evaluate(comparison.rows, gates) if o.unevaluated]
 
 
 def failure_message(gate: Gate, r: dict) -> str:
+    from .gates import label as gate_label
+
     step = f" step {r['step']}" if r.get("stepped") else ""
     return (f"{r['test']}{step}: {r['target']} {metric_label(r['metric'])} dropped by "
             f"{-r['median_diff']:.2f} dB (median of {r['n']} paired tracks, 95% CI "
             f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}], Wilcoxon p={r['p']:.3g}, Holm "
-            f"p={r['p_holm']:.3g}), more than the {gate.db:g} dB allowed by {gate}")
+            f"p={r['p_holm']:.3g}), more than the {gate.db:g} dB allowed by {gate_label(gate)}")
 
 
 # -- text -------------------------------------------------------------------------------------------

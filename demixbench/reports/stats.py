@@ -9,13 +9,13 @@ positive difference is an improvement, whatever the metric's direction). Then
   reproducible);
 - the two-sided Wilcoxon signed-rank p (``scipy.stats.wilcoxon``; exact for small samples), and
   the Holm-corrected p over a table of tests (``statsmodels``' ``multipletests``);
-- a verdict: ``better`` when the confidence interval lies above zero and the (uncorrected)
-  Wilcoxon p is below 0.05, ``worse`` likewise below zero, else ``no evidence``. The p condition
-  keeps tiny samples honest: with 4 tracks that all moved one way the bootstrap interval
-  excludes zero, but the smallest two-sided p of 4 pairs is 1/8. A table's Holm-corrected p is
-  reported as evidence, not used for the verdict: with 6 tracks the smallest two-sided p is
-  1/32 = 0.031, which a correction over 30 tests never leaves below 0.05. (``demixbench compare
-  --fail-on`` gates on the size of the drop and the interval.)
+- a verdict: ``better`` when the confidence interval lies above zero and the p is below 0.05,
+  ``worse`` likewise below zero, else ``no evidence``. The p condition keeps tiny samples
+  honest: with 4 tracks that all moved one way the bootstrap interval excludes zero, but the
+  smallest two-sided p of 4 pairs is 1/8. Where a table of tests is made
+  (:func:`holm_by_family`: ``compare``), the verdict follows the Holm-corrected p, computed on
+  unrounded p-values, with blind and oracle comparisons in separate families. A single
+  comparison's verdict uses its own p. (Gates judge the size of the drop and the interval.)
 
 scipy and statsmodels are the libraries made for these tests; nothing here re-implements them.
 """
@@ -127,6 +127,19 @@ def compare_paired(a: Sequence[float], b: Sequence[float], higher_is_better: boo
     p = wilcoxon_p(d)
     return Paired(int(d.size), float(np.median(a)), float(np.median(b)), float(np.median(d)),
                   low, high, p, verdict=verdict(low, high, p))
+
+
+def holm_by_family(table: Sequence[dict], family: str = "oracle") -> None:
+    """Holm over each family of ``table`` (rows grouped by ``row[family]``: blind and oracle
+    comparisons are never one family), on unrounded p; then each row's verdict follows its
+    corrected p and its CI."""
+    groups: dict = {}
+    for row in table:
+        groups.setdefault(bool(row.get(family, False)), []).append(row)
+    for rows in groups.values():
+        fill_holm(rows)
+    for row in table:
+        row["verdict"] = verdict(row["ci_low"], row["ci_high"], row["p_holm"])
 
 
 def fill_holm(table: Sequence[dict]) -> None:
