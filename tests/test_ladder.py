@@ -61,11 +61,34 @@ def test_curves_pair_the_target_over_tracks_and_correct_over_the_run():
     strong = next(c for c in curves if c["separator"] == "strong" and c["mode"] == "linear")
     assert strong["best_step"] == 0 and strong["best"]["step"] == 1  # no later step helps
     assert strong["worst"]["median"] == pytest.approx(-0.6, abs=0.05)
-    # Holm over every later step of every curve of the metric: 4 separators x 2 modes x 2 steps
-    family = [s for c in curves for s in c["steps"] if s["step"]]
-    assert len(family) == 16
+    # Holm over every later step of every blind curve of the metric: 3 separators x 2 modes x
+    # 2 steps; the oracle's curves are a family of their own
+    family = [s for c in curves if not c["oracle"] for s in c["steps"] if s["step"]]
+    assert len(family) == 12
     want = holm([s["p"] for s in family])
     assert [s["p_holm"] for s in family] == pytest.approx(want)
+    oracle = [s for c in curves if c["oracle"] for s in c["steps"] if s["step"]]
+    assert [s["p_holm"] for s in oracle] == pytest.approx(holm([s["p"] for s in oracle]))
+
+
+def test_oracle_rows_do_not_move_the_blind_holm_p():
+    rows = _rows()
+    with_oracle = ladder_curves(rows, CONFIGS, metrics=["usdr"])
+    blind_only = ladder_curves(rows[rows["separator"] != "irm1"], CONFIGS, metrics=["usdr"])
+
+    def blind(curves):
+        return [s["p_holm"] for c in curves if not c["oracle"] for s in c["steps"] if s["step"]]
+    assert blind(with_oracle) == blind(blind_only)
+
+
+def test_excerpt_pieces_pair_at_song_level():
+    rows = _rows(n_tracks=4)
+    pieces = pd.concat([rows.assign(track=rows["track"] + f" #{i}",
+                                    value=rows["value"] + 0.01 * i) for i in (1, 2, 3)])
+    curves = ladder_curves(pieces, CONFIGS, metrics=["usdr"])
+    weak = next(c for c in curves if c["separator"] == "weak" and c["mode"] == "linear")
+    assert weak["n"] == 4  # songs, not 12 excerpts
+    assert "cannot reach p < 0.05" in weak["note"]  # 4 pairs: the smallest p is 0.125
 
 
 def test_correlation_says_weaker_separators_gain_more_without_the_oracles():
@@ -79,7 +102,7 @@ def test_correlation_says_weaker_separators_gain_more_without_the_oracles():
     assert lin["p_final"] == pytest.approx(rho.pvalue)
     text = markdown(curves, list(table.values()), "synthetic")
     assert "| weak | vocals | linear |" in text and "| irm1 (oracle) | vocals |" in text
-    assert "| linear | uSDR | 3 (3) | -1.00 |" in text
+    assert "| linear | uSDR | 3 | -1.00 |" in text
     # every step of every curve, with its raw and Holm p
     weak = next(c for c in curves if c["separator"] == "weak" and c["mode"] == "linear")
     step2 = weak["steps"][2]

@@ -11,9 +11,12 @@ adaptive β, with and without the Wiener switch). Output, per metric:
   does the pairing, as for the HTML report;
 - the ladder's answer: over the blind separators' (separator, target) points of one
   configuration, Spearman's rank correlation between one-shot quality and gain (best and final
-  step). A negative ρ means the weaker the separator, the larger the gain: the seed paper's
-  conjecture. Rank correlation (scipy's ``spearmanr``) because one-shot quality and gain are on
-  different scales and a few strong points should not decide it.
+  step), one point per separator (medians over its targets: a separator's targets are not
+  independent). A negative ρ means the weaker the separator, the larger the gain: the seed
+  paper's conjecture. Tracks are paired at song level (excerpt pieces of a song averaged), and
+  oracle curves are their own Holm family. Rank correlation (scipy's ``spearmanr``) because
+  one-shot quality and gain are on different scales and a few strong points should not decide
+  it.
 
 ``markdown`` writes those tables for a terminal, a closing note or a README.
 """
@@ -23,13 +26,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..metrics import METRICS
-from ..runs.rows import track_ids
 from .leaderboard import metric_label
 from .stats import fmt
-from .steps import best_final_worst, holm_over_steps, step_comparisons
+from .steps import best_final_worst, holm_over_steps, small_sample_note, song_wide, step_comparisons
 
 MODE_LINEAR = "linear"
 
@@ -52,7 +55,6 @@ def ladder_curves(rows: pd.DataFrame, configs: dict,
     """One entry per (separator, progressive configuration, metric), the target's steps only."""
     progressive = progressive_configs(configs)
     rows = rows[rows["strategy_hash"].isin(list(progressive))]
-    rows = rows.assign(track_id=track_ids(rows))
     out = []
     for metric in metrics:
         higher = METRICS[metric].higher_is_better if metric in METRICS else True
@@ -62,15 +64,15 @@ def ladder_curves(rows: pd.DataFrame, configs: dict,
             g = g[g["target"] == config["target"]]
             if g.empty:
                 continue
-            wide = g.pivot_table(index="track_id", columns="step", values="value",
-                                 aggfunc="first", dropna=False)
+            wide = song_wide(g)  # pieces of a song averaged: n counts songs
             if 0 not in wide.columns or len(wide.columns) < 2:
                 continue
             steps, best = step_comparisons(wide, higher)
             out.append({"separator": sep, "oracle": bool(g["oracle"].iloc[0]),
                         "target": config["target"], "mode": mode_of(config),
                         "metric": metric_label(metric), "one_shot": steps[0]["value"],
-                        "n": steps[0]["n"], "steps": steps, "best_step": best})
+                        "n": steps[0]["n"], "steps": steps, "best_step": best,
+                        "note": small_sample_note(steps[0]["n"])})
     holm_over_steps(out)
     for c in out:
         c["best"], c["final"], c["worst"] = best_final_worst(c["steps"]) or (None, None, None)
@@ -79,7 +81,9 @@ def ladder_curves(rows: pd.DataFrame, configs: dict,
 
 def strength_correlation(curves: list[dict]) -> list[dict]:
     """Per (mode, metric): Spearman's ρ between one-shot quality and the best-step and
-    final-step gains over the blind separators' (separator, target) points."""
+    final-step gains, over the blind separators: one point per separator (the medians over its
+    targets), since a separator's targets are not independent of each other. Oracles are
+    upper bounds, never points of the ladder."""
     from scipy.stats import spearmanr
 
     out = []
@@ -87,13 +91,18 @@ def strength_correlation(curves: list[dict]) -> list[dict]:
     for mode, metric in keys:
         pts = [c for c in curves if (c["mode"], c["metric"]) == (mode, metric)
                and not c["oracle"] and c["one_shot"] is not None and c["best"] is not None]
-        row = {"mode": mode, "metric": metric, "points": len(pts),
-               "separators": len({c["separator"] for c in pts})}
+        by_sep: dict[str, list[dict]] = {}
+        for c in pts:
+            by_sep.setdefault(c["separator"], []).append(c)
+        row = {"mode": mode, "metric": metric, "points": len(by_sep),
+               "separators": len(by_sep)}
+        x = [float(np.median([c["one_shot"] for c in cs])) for cs in by_sep.values()]
         for which in ("best", "final"):
-            x = [c["one_shot"] for c in pts]
-            y = [c[which]["median"] for c in pts]
-            if len(pts) >= 3 and len(set(x)) > 1 and len(set(y)) > 1:
-                res = spearmanr(x, y)
+            y = [float(np.median([c[which]["median"] for c in cs if c[which]["median"]
+                                  is not None] or [math.nan])) for cs in by_sep.values()]
+            ok = [(a, b) for a, b in zip(x, y) if math.isfinite(b)]
+            if len(ok) >= 3 and len({a for a, _ in ok}) > 1 and len({b for _, b in ok}) > 1:
+                res = spearmanr([a for a, _ in ok], [b for _, b in ok])
                 row[f"rho_{which}"], row[f"p_{which}"] = float(res.statistic), float(res.pvalue)
             else:
                 row[f"rho_{which}"], row[f"p_{which}"] = math.nan, math.nan
@@ -153,11 +162,11 @@ def markdown(curves: list[dict], correlation: list[dict], title: str = "") -> st
         lines.append("")
     lines += _every_step(curves)
     lines += ["#### Does a weaker separator gain more? Spearman ρ of one-shot quality against "
-              "gain, blind separators' (separator, target) points", "",
-              "| β | metric | points (separators) | ρ, best step | p | ρ, final step | p |",
+              "gain over the blind separators (one point each: medians over its targets)", "",
+              "| β | metric | separators | ρ, best step | p | ρ, final step | p |",
               "|---|---|---|---|---|---|---|"]
     for r in correlation:
-        lines.append(f"| {r['mode']} | {r['metric']} | {r['points']} ({r['separators']}) | "
+        lines.append(f"| {r['mode']} | {r['metric']} | {r['separators']} | "
                      f"{fmt(r['rho_best'])} | {_p(r['p_best'])} | {fmt(r['rho_final'])} | "
                      f"{_p(r['p_final'])} |")
     lines.append("")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from ..metrics import METRICS
-from ..runs.rows import Variants, target_order
+from ..runs.rows import Variants, song_ids, target_order
 from .leaderboard import metric_label
 from .stats import compare_paired, fill_holm
 
@@ -23,6 +23,25 @@ def _finite(v: float | None, digits: int = 3) -> float | None:
     return round(float(v), digits)
 
 
+def _unrounded(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def small_sample_note(n: int) -> str | None:
+    """What ``n`` pairs cannot show: the smallest two-sided Wilcoxon p of n pairs is 2 / 2^n."""
+    if n and 2.0 / 2 ** n >= 0.05:
+        return (f"{n} songs: a two-sided Wilcoxon test over {n} pairs cannot reach p < 0.05 "
+                f"(its smallest p is {2.0 / 2 ** n:.3g})")
+    return None
+
+
+def song_wide(g: pd.DataFrame) -> pd.DataFrame:
+    """songs x steps of one curve: excerpt pieces of a song averaged first (the song is the
+    independent unit of the test)."""
+    return g.assign(song=song_ids(g)).pivot_table(index="song", columns="step", values="value",
+                                                  aggfunc="mean", dropna=False)
+
+
 def step_comparisons(wide: pd.DataFrame, higher: bool = True) -> tuple[list[dict], int | None]:
     """Every step of a tracks × steps table against step 0, paired over tracks (median
     difference, bootstrap 95 % CI, Wilcoxon p; ``p_holm`` left for the caller's family), and the
@@ -33,7 +52,7 @@ def step_comparisons(wide: pd.DataFrame, higher: bool = True) -> tuple[list[dict
         r = compare_paired(wide[0].to_numpy(), wide[step].to_numpy(), higher)
         steps.append({"step": int(step), "n": r.n, "median": _finite(r.median_diff),
                       "lo": _finite(r.ci_low), "hi": _finite(r.ci_high),
-                      "p": _finite(r.p, 4), "p_holm": None,
+                      "p": _unrounded(r.p), "p_holm": None,  # Holm needs the exact p
                       "value": _finite(r.median_b), "verdict": r.verdict})
     valid = [s for s in steps if s["median"] is not None]
     best = max(valid, key=lambda s: (s["median"], -s["step"]))["step"] if valid else None
@@ -65,28 +84,34 @@ def strategy_curves(rows: pd.DataFrame, variants: Variants,
             own = configs.get(st, {}).get("target")
             if own is not None and target != own and configs[st].get("others") == "step0":
                 continue
-            wide = g.pivot_table(index="track_id", columns="step", values="value",
-                                 aggfunc="first", dropna=False)
+            wide = song_wide(g)
             if 0 not in wide.columns:
                 continue
             steps, best = step_comparisons(wide, higher)
             out.append({"panel": f"{variants.pipeline(sh, st)} · {target}",
                         "pipeline": variants.pipeline(sh, st), "target": target,
                         "metric": metric_label(metric), "steps": steps, "best": best,
-                        "strategy": g["strategy"].iloc[0]})
+                        "strategy": g["strategy"].iloc[0], "oracle": bool(g["oracle"].any()),
+                        "note": small_sample_note(steps[0]["n"])})
     holm_over_steps(out, digits=4)
     return out
 
 
 def holm_over_steps(curves: list[dict], digits: int | None = None) -> None:
-    """Holm over every step compared with step 0 in ``curves``, per metric (one family each);
-    ``p_holm`` filled in place (rounded to ``digits`` when given)."""
-    for metric in {c["metric"] for c in curves}:
-        family = [st for c in curves if c["metric"] == metric for st in c["steps"] if st["step"]]
+    """Holm over every step compared with step 0 in ``curves``, one family per metric and
+    kind (blind curves and oracle curves are never one family), on the unrounded p;
+    ``p_holm`` filled in place, then ``p`` and ``p_holm`` rounded to ``digits`` when given."""
+    for key in {(c["metric"], bool(c.get("oracle"))) for c in curves}:
+        family = [st for c in curves if (c["metric"], bool(c.get("oracle"))) == key
+                  for st in c["steps"] if st["step"]]
         fill_holm(family)
         if digits is not None:
             for st in family:
                 st["p_holm"] = _finite(st["p_holm"], digits)
+    if digits is not None:
+        for c in curves:
+            for st in c["steps"]:
+                st["p"] = _finite(st["p"], digits) if st["p"] is not None else None
 
 
 def best_final_worst(steps: list[dict]) -> tuple[dict, dict, dict] | None:
@@ -105,10 +130,11 @@ def strength_gains(curves: list[dict]) -> list[dict]:
     progressive strategy, the one-shot quality (median over tracks of step 0) against the
     paired gain at the best step and at the final step (median, bootstrap 95 % CI, Wilcoxon p
     and its Holm correction over every step of the report), and the worst step (whether the
-    strategy ever falls below one-shot, and by how much)."""
+    strategy ever falls below one-shot, and by how much). Blind pipelines only: an oracle is an
+    upper bound, not a rung of the ladder."""
     out = []
     for c in curves:
-        if not c["strategy"].startswith("progressive"):
+        if not c["strategy"].startswith("progressive") or c.get("oracle"):
             continue
         steps = {s["step"]: s for s in c["steps"]}
         picked = best_final_worst(c["steps"])

@@ -200,3 +200,8 @@ def planned_tracks(runs: list[dict]) -> dict[str, int]:
         if isinstance(datasets, dict) and all(isinstance(v, dict) for v in datasets.values()):
             out[r["run_id"]] = sum(len(v) for v in datasets.values())
     return out
+
+
+def song_ids(rows: pd.DataFrame) -> pd.Series:
+    """:func:`track_ids` of the songs: an excerpt piece ``<song> #i`` belongs to its song."""
+    return track_ids(rows).str.replace(r" #\d+$", "", regex=True)
