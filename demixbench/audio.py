@@ -65,7 +65,34 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError
         raise AudioError(f"{path}: cannot read audio ({exc}); convert it to WAV or FLAC "
                          "(e.g. ffmpeg -i in.xxx out.wav)") from None
+    short = wav_shortfall(path)
+    if short:
+        raise AudioError(f"{path}: the file ends {short} bytes before its WAV header says its "
+                         "samples do (a truncated copy or download?); copy or export it again")
     return check_audio(data.T, what=str(path), from_file=True), int(sr)
+
+
+def wav_shortfall(path: Path) -> int:
+    """Bytes a RIFF/WAVE file's ``data`` chunk declares beyond the end of the file (0: whole,
+    or not a WAV). libsndfile reads such a file as far as it goes, without a word: a truncated
+    download would be scored as a shorter (zero-padded) estimate."""
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return 0
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk, length = struct.unpack("<4sI", f.read(8))
+            if chunk == b"data":
+                if length in (0, 0xFFFFFFFF):  # written as a stream: no length to check
+                    return 0
+                return max(0, pos + 8 + length - size)
+            pos += 8 + length + (length & 1)
+    return 0
 
 
 def _shown(path: Path) -> str:

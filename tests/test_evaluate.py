@@ -100,3 +100,26 @@ def test_evaluate_refuses_a_taken_name_and_an_empty_folder(tmp_path):
     code, _, err = cli("evaluate", str(tmp_path), "--references", "synthetic:1", "--name", "mix",
                        "--store", str(tmp_path / "s.sqlite"))
     assert code == 2 and "--name mix is an installed separator" in err
+
+
+def test_a_truncated_wav_or_a_three_channel_estimate_is_an_error_naming_the_file(separated,
+                                                                                tmp_path):
+    """A WAV cut short of its header (a truncated copy) used to be zero-padded and scored."""
+    import shutil
+
+    estimates = tmp_path / "estimates"
+    shutil.copytree(separated / "estimates", estimates)
+    vocals = estimates / "synthetic-test-000" / "vocals.wav"
+    data = vocals.read_bytes()
+    vocals.write_bytes(data[: len(data) // 2])
+    code, _, err = cli("evaluate", str(estimates), "--references", "synthetic:2", "--name",
+                       "cut", "--metrics", "usdr", "--quiet", "--store", str(tmp_path / "s.sqlite"))
+    assert code == 2
+    assert f"{vocals}: the file ends" in err and "before its WAV header says" in err
+    audio, sr = load_audio(separated / "estimates" / "synthetic-test-000" / "vocals.wav")
+    write_audio(vocals, np.concatenate([audio, audio[:1]]), sr)  # three channels
+    code, _, err = cli("evaluate", str(estimates), "--references", "synthetic:2", "--name",
+                       "three", "--metrics", "usdr", "--quiet", "--store",
+                       str(tmp_path / "t.sqlite"))
+    assert code == 2 and f"{vocals} (track test/synthetic-test-000, vocals)" in err
+    assert "cannot adapt 3-channel audio to 2 channels" in err

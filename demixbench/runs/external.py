@@ -26,7 +26,7 @@ import numpy as np
 from ..audio import adapt_channels, load_audio, resample
 from ..datasets import Dataset, open_dataset
 from ..datasets.folder import STEM_EXTENSIONS
-from ..errors import DatasetError, DemixbenchError
+from ..errors import AudioError, DatasetError, DemixbenchError
 from ..separators import Separator, default_registry
 from ..separators.registry import with_instance
 from ..weights import file_sha256
@@ -111,7 +111,11 @@ class ExternalEstimates(Separator):
                 audio, _ = resample(audio, sr, sample_rate)
                 self._notes.append(f"{target}: resampled from {sr} Hz to {sample_rate} Hz")
             if audio.shape[0] != mixture.shape[0]:
-                audio, _ = adapt_channels(audio, mixture.shape[0])
+                try:
+                    audio, _ = adapt_channels(audio, mixture.shape[0])
+                except AudioError as exc:
+                    raise AudioError(f"{files[target]} (track {subset + '/' if subset else ''}"
+                                     f"{track}, {target}): {exc}") from None
                 self._notes.append(f"{target}: channels adapted to {mixture.shape[0]}")
             if audio.shape[1] != length:
                 self._notes.append(f"{target}: {audio.shape[1]} samples, the reference "
