@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+DEFAULT_STORE = Path(".demixbench") / "results.sqlite"  # the results store, beside the work
+
 
 def cache_home() -> Path:
     env = os.environ.get("DEMIXBENCH_CACHE_HOME")

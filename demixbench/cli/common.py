@@ -7,11 +7,9 @@ import argparse
 import math
 import os
 import sys
-from pathlib import Path
 
 from ..errors import DemixbenchError
-
-DEFAULT_STORE = Path(".demixbench") / "results.sqlite"
+from ..paths import DEFAULT_STORE
 
 
 def default_store() -> str:

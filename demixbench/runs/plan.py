@@ -34,6 +34,7 @@ class Planner:
                  datasets: list[Dataset] | None = None):
         self.config = config
         self.notices: list[str] = []
+        self.typed_params: dict[str, dict] = {}  # --param values as the constructors take them
         self.registry = registry or default_registry()
         unknown = [m for m in config.metrics if m not in METRICS]
         if unknown:
@@ -96,6 +97,8 @@ class Planner:
             if not explicit and not getattr(cls, "default_run", True):
                 continue  # test-only models run when named
             params = convert_params(name, cls, dict(self.config.params.get(name, {})))
+            if name in self.config.params:  # typed, so "1024" and 1024 are one run
+                self.typed_params[name] = dict(params)
             if cls.needs_weights and self.config.weights and "weights" not in params:
                 params["weights"] = self.config.weights
             if not cls.needs_weights:  # those report missing weights when built
@@ -175,6 +178,7 @@ class Planner:
     # -- identity ----------------------------------------------------------------------------
     def run_config(self) -> dict:
         c = asdict(self.config)
+        c["params"] = self.typed_params
         c.pop("cache_min_seconds")
         new_run = c.pop("new_run")
         c["demixbench"] = __version__
