@@ -91,7 +91,8 @@ def report_run(tmp_path_factory):
         code = main(["run", "--dataset", f"musdb:{data}", "--separators", "mix,irm1",
                      "--excerpt", "3", "--strategy", "none", "--strategy", "progressive:steps=2",
                      "--strategy", "oracle-gain:gains=1/2", "--strategy", "wiener",
-                     "--keep-estimates", "--store", str(store), "--no-report", "--quiet"])
+                     "--keep-estimates", "--cache-dir", str(store.parent / "estimates"),
+                     "--store", str(store), "--no-report", "--quiet"])
     assert code == 0, out.getvalue()
     with ResultsStore(store, read_only=True) as s:
         run_id = s.latest_run()

@@ -135,3 +135,38 @@ def test_import_errors_leave_no_run(tmp_path):
     if store.exists():
         with ResultsStore(store, read_only=True) as s:
             assert s.runs() == []
+
+
+def test_the_report_of_the_eight_submissions_renders_and_draws_the_ranking(imported, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    playwright_api = pytest.importorskip("playwright.sync_api",
+                                         reason="Playwright for Python is not installed")
+    chromium = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "")
+                     if p and Path(p).is_file()), None)
+    if chromium is None:
+        pytest.skip("no Chromium here (apt-get install -y chromium); .ci/run installs it")
+    from demixbench.reports.report import write_report
+
+    store, run_id, _ = imported
+    page_file = write_report(store, tmp_path / "sisec.html", [run_id])
+    assert page_file.stat().st_size < 5e6
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        seen = []
+        page.on("console", lambda m: seen.append((m.type, m.text)))
+        page.on("pageerror", lambda e: seen.append(("pageerror", str(e))))
+        page.goto(page_file.as_uri())
+        page.evaluate("window.demixbench.renderAll()")
+        cd = page.locator("#ranking .cd-diagram svg")
+        assert cd.count() == 2  # vocals and accompaniment: six blind submissions each
+        charts = page.locator("#ranking [data-chart^='rank/']")
+        assert charts.count() == 2
+        for i in range(2):  # each significance heat map drawn
+            assert charts.nth(i).locator("svg, canvas").count() >= 1
+        text = page.locator("#ranking").inner_text()
+        assert "TAK2" in text and "reference MWF (oracle)" in text
+        browser.close()
+    assert [m for m in seen if m[0] in ("error", "warning", "pageerror")] == []

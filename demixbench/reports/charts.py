@@ -17,10 +17,17 @@ COLOR_ORACLE = {"field": "o", "type": "nominal", "title": "oracle",
                 "legend": {"labelExpr": "datum.value ? 'oracle' : 'blind'", "orient": "top"}}
 
 
-def _base(height: int | str = "container", width: str | int = "container") -> dict:
-    return {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "width": width,
+def _base(height: int | str | dict = "container", width: str | int | dict = "container") -> dict:
+    spec = {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "width": width,
             "height": height,
             "config": {"view": {"stroke": None}, "axis": {"labelLimit": 260}}}
+    return spec
+
+
+def _rows_height(step: int, order: list[str]) -> int:
+    """A fixed height of ``step`` pixels a row: a width that fits its container and a
+    discrete (step) height make Vega-Lite warn and drop the fit."""
+    return step * max(1, len(order))
 
 
 def distribution(target: str, metric: str, order: list[str], unit: str = "dB") -> dict:
@@ -29,7 +36,7 @@ def distribution(target: str, metric: str, order: list[str], unit: str = "dB") -
     y = {"field": "v", "type": "nominal", "title": None, "sort": order}
     x = {"field": "y", "type": "quantitative", "title": f"{metric} ({unit})",
          "scale": {"zero": False}}
-    return {**_base(height={"step": 22}), "data": {"name": "points"},
+    return {**_base(height=_rows_height(22, order)), "data": {"name": "points"},
             "transform": [{"filter": {"and": [{"field": "t", "equal": target},
                                               {"field": "m", "equal": metric},
                                               {"field": "y", "valid": True}]}},
@@ -50,7 +57,7 @@ def distribution(target: str, metric: str, order: list[str], unit: str = "dB") -
 
 def heatmap(target: str, metric: str, order: list[str], domain: list[float]) -> dict:
     """Separator x track, colour clipped to the 10th-90th percentile of the target's values."""
-    return {**_base(height={"step": 18}), "data": {"name": "points"},
+    return {**_base(height=_rows_height(18, order)), "data": {"name": "points"},
             "transform": [{"filter": {"and": [{"field": "t", "equal": target},
                                               {"field": "m", "equal": metric}]}}],
             "mark": {"type": "rect"},
@@ -197,7 +204,7 @@ def quality_cost(metric: str) -> dict:
 
 def paired_strip(metric: str, order: list[str]) -> dict:
     """``demixbench compare``: per (separator, target), each track's paired difference."""
-    return {**_base(height={"step": 22}), "data": {"name": "diffs"},
+    return {**_base(height=_rows_height(22, order)), "data": {"name": "diffs"},
             "transform": [{"filter": {"field": "metric", "equal": metric}},
                           {"calculate": "random()", "as": "jitter"}],
             "layer": [
@@ -216,3 +223,30 @@ def paired_strip(metric: str, order: list[str]) -> dict:
                      "tooltip": [{"field": "track"}, {"field": "row", "title": "separator · target"},
                                  {"field": "d", "title": "difference", "format": ".2f"}]}},
             ]}
+
+
+P_BANDS = ("p < 0.001", "p < 0.01", "p < 0.05", "not significant")
+
+
+def p_band(p: float | None) -> str:
+    """The significance band of a post-hoc p (scikit-posthocs' sign_plot bands)."""
+    if p is None:
+        return P_BANDS[3]
+    return next((b for b, cut in zip(P_BANDS, (0.001, 0.01, 0.05)) if p < cut), P_BANDS[3])
+
+
+def significance(target: str, order: list[str], test: str) -> dict:
+    """Pairwise post-hoc significance of one ranking: separator x separator cells coloured by
+    the band of their p (SiSEC 2018's heat map), sorted by mean rank."""
+    axis = {"type": "nominal", "sort": order, "title": None}
+    return {**_base(height={"step": 20}, width={"step": 20}), "data": {"name": "ranking_p"},
+            "transform": [{"filter": {"field": "t", "equal": target}}],
+            "mark": {"type": "rect"},
+            "encoding": {
+                "x": {"field": "b", **axis, "axis": {"labelAngle": -40}},
+                "y": {"field": "a", **axis},
+                "color": {"field": "band", "type": "ordinal", "title": f"{test} p",
+                          "scale": {"domain": list(P_BANDS),
+                                    "range": ["#1a5e3a", "#3f9b5c", "#a6d7a0", "#e6e6e6"]}},
+                "tooltip": [{"field": "a", "title": "separator"}, {"field": "b", "title": "vs"},
+                            {"field": "p", "title": "p", "format": ".2g"}]}}

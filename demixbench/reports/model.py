@@ -32,6 +32,7 @@ from ..runs.rows import (
     with_variant,
 )
 from ..runs.store import ResultsStore
+from . import ranking
 from .leaderboard import METRIC_LABELS, leaderboard, metric_label
 from .steps import (
     HEADLINE,
@@ -296,6 +297,7 @@ def build(store: ResultsStore, run_ids: Sequence[str] | None = None,
         "quality_cost": quality_cost(rows, cost, variants),
         "reference": published_reference(rows) if "sdr" in set(rows["metric"]) else None,
         "notices": notices(runs, rows, units),
+        "ranking": ranking.report_section(rows, variants),
         "variants": sorted(set(rows["variant"])),
         "separators": sorted(set(rows["separator"])),
         "oracle_variants": sorted(set(rows.loc[rows["oracle"], "variant"])),

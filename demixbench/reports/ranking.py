@@ -1,7 +1,9 @@
 """``demixbench rank``: many separators ranked against each other, per target and metric, with
 the statistics SiSEC 2018's analysis publishes.
 
-For each (target, metric): a songs × separators table of per-song values (excerpt pieces of a
+Separators are ranked as they are (rows without a strategy: a strategy's steps are compared
+with the plain separator by the report's step curves and ``compare --strategy``). For each
+(target, metric): a songs × separators table of per-song values (excerpt pieces of a
 song averaged first: the song is the independent unit), restricted to the songs every ranked
 separator scored (Friedman needs complete blocks; ``n`` says how many). Then
 
@@ -101,18 +103,23 @@ def rank_table(table: pd.DataFrame, higher_is_better: bool = True,
 
 def rank(store_path: str, run_ids: Sequence[str] | None = None, metric: str = "sdr",
          targets: Sequence[str] | None = None, posthoc: str = "conover") -> list[Ranking]:
-    if metric not in METRICS:
-        raise ReportError(f"--metric {metric}: unknown metric; choose from {', '.join(METRICS)}")
+    """The rankings of the runs' separators (see the module doc), one per target."""
     with ResultsStore(store_path, read_only=True) as store:
         runs = select_runs(store, run_ids)
         rows = load_rows(store, runs)
         configs = store.configs([r["run_id"] for r in runs])
     rows, configs = distinguish_settings(rows, runs, configs)
-    variants = Variants(rows, configs)
-    rows = rows.copy()
-    # a pipeline at its last step: the plain separators, and each strategy's final result
-    last = rows.groupby(["separator_hash", "strategy_hash"])["step"].transform("max")
-    rows = rows[rows["step"] == last]
+    return rank_rows(rows, Variants(rows, configs), metric, targets, posthoc)
+
+
+def rank_rows(rows: pd.DataFrame, variants: Variants, metric: str = "sdr",
+              targets: Sequence[str] | None = None, posthoc: str = "conover",
+              strict: bool = True) -> list[Ranking]:
+    """Rankings from rows already read (the report's); ``strict=False`` skips a target that
+    cannot be ranked instead of refusing."""
+    if metric not in METRICS:
+        raise ReportError(f"--metric {metric}: unknown metric; choose from {', '.join(METRICS)}")
+    rows = rows[rows["strategy_hash"] == ""].copy()  # separators, as they are (no strategy)
     rows["pipeline"] = [variants.pipeline(a, b) for a, b in zip(rows["separator_hash"],
                                                                  rows["strategy_hash"])]
     higher = METRICS[metric].higher_is_better
@@ -132,9 +139,10 @@ def rank(store_path: str, run_ids: Sequence[str] | None = None, metric: str = "s
         if dropped:
             notes.append(f"{dropped} song(s) left out: not scored by every ranked separator")
         if blind.shape[1] < 2:
-            notes.append("fewer than two blind separators: nothing to rank")
             continue
         if len(complete) < 2:
+            if not strict:
+                continue
             raise ReportError(f"{target} {metric}: only {len(complete)} song(s) scored by every "
                               "blind separator; rank needs two or more")
         if complete.shape[1] < 3:
@@ -147,8 +155,22 @@ def rank(store_path: str, run_ids: Sequence[str] | None = None, metric: str = "s
                            {c: float(complete[c].median()) for c in order}, *res["friedman"],
                            test, matrix.loc[order, order], res["wilcoxon"].loc[order, order],
                            refs, notes))
-    if not out:
+    if not out and strict:
         raise ReportError("nothing to rank: a ranking needs two or more blind separators")
+    return out
+
+
+def report_section(rows: pd.DataFrame, variants: Variants) -> list[dict]:
+    """The report's ranking: every target where three or more blind pipelines share two or
+    more songs, on cSDR (else uSDR), with its critical-difference diagram."""
+    metric = next((m for m in ("sdr", "usdr", "si_sdr") if m in set(rows["metric"])), None)
+    if metric is None:
+        return []
+    out = []
+    for r in rank_rows(rows, variants, metric, strict=False):
+        if len(r.separators) < 3:
+            continue
+        out.append({**r.as_dict(), "label": metric_label(metric), "cd_svg": cd_diagram_svg(r)})
     return out
 
 

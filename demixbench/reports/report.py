@@ -34,6 +34,9 @@ def chart_specs(data: dict) -> dict[str, dict]:
         out[f"strength/{m}"] = {"spec": charts.strength(m)}
     if data["oracle_gain"]:
         out["oracle_gain"] = {"spec": charts.oracle_gain()}
+    for r in data["ranking"]:
+        out[f"rank/{r['target']}"] = {"spec": charts.significance(
+            r["target"], [s["separator"] for s in r["separators"]], r["posthoc"])}
     if data["quality_cost"]:
         out["quality_cost"] = {"spec": charts.quality_cost(data["quality_cost"][0]["metric"])}
     return out
@@ -59,6 +62,9 @@ def make_report(store: ResultsStore, run_ids: Sequence[str] | None = None,
                       "p_holm": r[f"p_holm_{which}"]}
                      for r in data["strength"] for which in ("best", "final")],
         "quality_cost": data["quality_cost"],
+        "ranking_p": [{"t": r["target"], "a": a, "b": b, "p": p, "band": charts.p_band(p)}
+                      for r in data["ranking"] for a, row in r["posthoc_p"].items()
+                      for b, p in row.items() if a != b],
     }
     data["charts"] = chart_specs(data)
     return html.render("report.html.j2", data=data, title=data["title"], audio=audio,
