@@ -149,3 +149,35 @@ def test_audio_players_have_playable_sources(opened):
         " a.addEventListener('error', () => no('media error ' + a.error.code)); a.load(); })")
     assert duration == pytest.approx(2.0, abs=0.1)
     assert page.locator("details.audio-track img.spec").count() == 2 * 5
+
+
+def test_the_page_leaderboard_shows_the_terminal_digits_cell_by_cell(opened, report_run):
+    """Rounded once: the page printed 3-decimal values rounded again (4.7046 -> 4.705 -> 4.71)
+    where the terminal printed 4.70."""
+    from demixbench.reports.leaderboard import leaderboard
+    from demixbench.runs.rows import planned_tracks
+    from demixbench.runs.store import ResultsStore
+
+    page, _ = opened
+    store, run_id = report_run
+    with ResultsStore(store, read_only=True) as s:
+        entries = leaderboard(s.rows(run_id), s.configs([run_id]),
+                              planned=planned_tracks([s.run_record(run_id)]))
+    terminal = {}
+    for e in entries:
+        key = (e["separator"], e["strategy"], str(e["step"]) if e["multi_step"] else "",
+               e["target"])
+        terminal[key] = {label: f"{e[label]:.2f}" for label in ("cSDR", "uSDR", "SI-SDR")
+                         if label in e and e[label] == e[label]}
+    heads = page.locator("#leaderboard-blind thead th").all_inner_texts()
+    checked = 0
+    for block in ("blind", "oracle"):
+        rows = page.locator(f"#leaderboard-{block} tbody tr")
+        for k in range(rows.count()):
+            cells = rows.nth(k).locator("td").all_inner_texts()
+            sep = cells[0].replace(" oracle", "").strip()
+            key = (sep, cells[1], cells[2], cells[3])
+            for label, text in terminal[key].items():
+                assert cells[heads.index(label)] == text, (key, label)
+                checked += 1
+    assert checked == sum(len(v) for v in terminal.values()) > 50

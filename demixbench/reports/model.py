@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -134,7 +135,10 @@ def leaderboard_blocks(rows: pd.DataFrame, configs: dict, cost: pd.DataFrame,
                "tracks": e["tracks"], "rtf": _finite(c.get("rtf"), 4),
                "peak_mb": _finite(c.get("peak_mb"), 1)}
         for _m, label in columns:
-            row[label] = _finite(e.get(label, math.nan))
+            v = e.get(label, math.nan)
+            row[label] = _finite(v)  # for sorting
+            # shown as the terminal shows it: rounded once, from the unrounded aggregate
+            row[label + " text"] = f"{v:.2f}" if math.isfinite(v) else "n/a"
             row[label + " n"] = e.get(label + " n", 0)
         out["oracle" if e["oracle"] else "blind"].append(row)
     return {"columns": [{"metric": m, "label": lab, "on_demand": m in ON_DEMAND,
@@ -241,6 +245,19 @@ def published_reference(rows: pd.DataFrame) -> dict:
             "run_datasets": sorted(set(rows["dataset"]))}
 
 
+_VARYING = re.compile(r"\S*/\S+|\d+(?:\.\d+)?")  # paths and numbers: what repeats vary by
+
+
+def collapse(notices: list[str]) -> list[str]:
+    """Notices that differ only by a path or a number (one per track: "imported from ...")
+    as one line with a count, in first-seen order."""
+    groups: dict[str, list[str]] = {}
+    for n in notices:
+        groups.setdefault(_VARYING.sub("…", n), []).append(n)
+    return [g[0] if len(g) == 1 else f"{g[0]} (and {len(g) - 1} more like it)"
+            for g in groups.values()]
+
+
 def notices(runs: list[dict], rows: pd.DataFrame, units: list[dict]) -> dict:
     run_notices: list[str] = []
     for r in runs:
@@ -261,11 +278,18 @@ def notices(runs: list[dict], rows: pd.DataFrame, units: list[dict]) -> dict:
             ["variant", "target", "metric", nan["nan_reason"].fillna("no reason recorded")]):
         nans.append({"variant": variant, "target": target, "metric": metric_label(metric),
                      "reason": reason, "tracks": sorted(set(g["track_id"]))})
-    return {"run": run_notices, "tracks": unit_notices,
+    return {"run": collapse(run_notices), "tracks": collapse(unit_notices),
             "conversions": [{"conversion": c, "separators": sorted(s)}
                             for c, s in sorted(conversions.items())],
             "nan": nans,
             "warnings": [n for n in run_notices if n.startswith("warning")]}
+
+
+def step_metrics(rows: pd.DataFrame) -> list[str]:
+    """Every metric the rows hold, the headline ones first (the step panels show them all:
+    SI-SDR is the seed paper's metric)."""
+    present = list(dict.fromkeys(rows["metric"]))
+    return [m for m in HEADLINE if m in present] + [m for m in present if m not in HEADLINE]
 
 
 def build(store: ResultsStore, run_ids: Sequence[str] | None = None,
@@ -290,7 +314,8 @@ def build(store: ResultsStore, run_ids: Sequence[str] | None = None,
         "order": order_by_median(rows),
         "heat_domain": heat_domain(rows),
         "frames": frames(rows),
-        "strategies": (curves := strategy_curves(rows, variants, configs=configs)),
+        "strategies": (curves := strategy_curves(rows, variants, metrics=step_metrics(rows),
+                                                 configs=configs)),
         "strength": strength_gains(curves),
         "oracle_gain": oracle_gain(rows, variants, configs),
         "wiener": wiener_pairs(rows, variants),
