@@ -113,3 +113,37 @@ def test_two_imports_under_one_name_are_two_separators(exported, tmp_path):
         assert a != b and len(hashes) == 2
         data = build(s, [a, b])
     assert len(data["variants"]) == 2 and all(v.startswith("method") for v in data["variants"])
+
+
+def test_export_refuses_a_full_folder_a_file_and_a_run_without_all_four_metrics(report_run,
+                                                                                 tmp_path):
+    import contextlib
+    import io
+
+    from demixbench.cli import main
+
+    store, run_id = report_run
+
+    def cli(*argv):
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            return main(list(argv)), err.getvalue()
+
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "mine.json").write_text("{}")
+    base = ["export", "--format", "museval", "--store", str(store), "--run", run_id]
+    code, err = cli(*base, "--out", str(full))
+    assert code == 2 and "is not empty; its JSON files would be replaced: pass --overwrite" in err
+    assert (full / "mine.json").read_text() == "{}"
+    assert cli(*base, "--out", str(full), "--overwrite")[0] == 0
+    (tmp_path / "file").write_text("")
+    code, err = cli(*base, "--out", str(tmp_path / "file"))
+    assert code == 2 and "is a file; give a folder" in err
+    partial = tmp_path / "p.sqlite"
+    code, _ = cli("run", "--dataset", "synthetic:1", "--separators", "mix", "--excerpt", "2",
+                  "--metrics", "sdr,usdr", "--no-report", "--quiet", "--store", str(partial))
+    assert code == 0
+    code, err = cli("export", "--format", "museval", "--store", str(partial), "--out",
+                    str(tmp_path / "new"))
+    assert code == 2 and "has no sir, sar, isr rows" in err and not (tmp_path / "new").exists()

@@ -43,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         run_id = args.run or store.latest_run()
         if run_id is None:
             raise DemixbenchError(f"{args.store} holds no run yet")
-        files = export_run(store, run_id, args.out)
+        files = export_run(store, run_id, args.out, args.overwrite)
     print(f"wrote {len(files)} museval JSON files of run {run_id} under {args.out}")
     return 0
 
@@ -84,6 +84,8 @@ def register(sub) -> None:
     ex.add_argument("--format", choices=("museval",), required=True)
     ex.add_argument("--out", required=True, help="folder: OUT/<separator>/<subset>/<track>.json")
     ex.add_argument("--run", help="run id (default: the latest run)")
+    ex.add_argument("--overwrite", action="store_true",
+                    help="write into a folder that already holds files (replacing them)")
     ex.add_argument("--store", default=default_store())
     ex.set_defaults(func=cmd_export)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -47,16 +48,29 @@ def folder_name(label: str) -> str:
     return _UNSAFE.sub("_", label).strip("._") or "separator"
 
 
-def export_run(store: ResultsStore, run_id: str, out: str | Path) -> list[Path]:
-    """Write the run's BSS Eval frames as museval JSON files; returns the files written."""
+def export_run(store: ResultsStore, run_id: str, out: str | Path,
+               overwrite: bool = False) -> list[Path]:
+    """Write the run's BSS Eval frames as museval JSON files; returns the files written.
+    Everything is checked and made in memory first: a folder that holds files (unless
+    ``overwrite``), one that cannot be written, or a run without all four BSS Eval metrics is
+    a one-line error with nothing written."""
     from ..runs.rows import Variants, load_rows, select_runs
 
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise DemixbenchError(f"--out {root} is a file; give a folder")
+    if root.is_dir() and any(root.iterdir()) and not overwrite:
+        raise DemixbenchError(f"--out {root} is not empty; its JSON files would be replaced: "
+                              "pass --overwrite, or choose an empty or new folder")
     run = select_runs(store, [run_id])[0]
     rows = load_rows(store, [run])
+    present = set(rows["metric"])
+    missing = [m for m, _ in METRICS if m not in present]
+    if missing:
+        raise DemixbenchError(f"run {run_id} has no {', '.join(missing)} rows: museval JSON holds "
+                              "SDR, SIR, SAR and ISR per frame; run with --metrics "
+                              "sdr,sir,sar,isr (the default) to export it")
     rows = rows[rows["metric"].isin([m for m, _ in METRICS]) & rows["detail"].notna()]
-    if rows.empty:
-        raise DemixbenchError(f"run {run_id} has no BSS Eval rows to export (metrics sdr, sir, "
-                              "sar, isr); run with those metrics")
     variants = Variants(rows, store.configs([run_id]))
     version = museval_version()
     grouped: dict[tuple, dict] = defaultdict(dict)
@@ -74,8 +88,7 @@ def export_run(store: ResultsStore, run_id: str, out: str | Path) -> list[Path]:
         raise DemixbenchError(f"run {run_id} holds no per-frame values (it was made before "
                               "demixbench kept them); run it again to export museval JSON")
     win = json.loads(run["config"]).get("win", 1.0)
-    root = Path(out)
-    written = []
+    docs = {}
     for (label, subset, track), targets in sorted(grouped.items()):
         doc = {"targets": [], "museval_version": version}
         for target, by_metric in targets.items():
@@ -86,10 +99,17 @@ def export_run(store: ResultsStore, run_id: str, out: str | Path) -> list[Path]:
                 {"time": i * hop[(label, subset, track)], "duration": win,
                  "metrics": {name: _q(by_metric[m][i]) for m, name in METRICS}}
                 for i in range(n)]})
-        if not doc["targets"]:
-            continue
-        path = root / folder_name(label) / subset / f"{track}.json"
+        if doc["targets"]:
+            docs[root / folder_name(label) / subset / f"{track}.json"] = doc
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".demixbench-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DemixbenchError(f"--out {root}: cannot write there ({exc.strerror or exc}); "
+                              "choose a folder you can write to") from None
+    for path, doc in docs.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc, indent=1, allow_nan=True), encoding="utf-8")
-        written.append(path)
-    return written
+    return list(docs)

@@ -22,9 +22,11 @@ strategies) are listed beside them as references with their medians, never in th
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ReportError
@@ -81,11 +83,19 @@ def song_table(rows: pd.DataFrame, target: str, metric: str) -> pd.DataFrame:
 def rank_table(table: pd.DataFrame, higher_is_better: bool = True,
                posthoc: str = "conover") -> dict:
     """Friedman, mean ranks and post-hoc p-values of a complete songs x separators table."""
-    import scikit_posthocs as sp
-    from scipy.stats import friedmanchisquare
 
     if posthoc not in POSTHOCS:
         raise ReportError(f"--posthoc {posthoc}: choose one of {', '.join(POSTHOCS)}")
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        # all-tied blocks (separators that give the same values) make 0/0: NaN p, said so
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _rank_table(table, higher_is_better, posthoc)
+
+
+def _rank_table(table: pd.DataFrame, higher_is_better: bool, posthoc: str) -> dict:
+    import scikit_posthocs as sp
+    from scipy.stats import friedmanchisquare
+
     k = table.shape[1]
     stat, p = (friedmanchisquare(*[table[c].to_numpy() for c in table.columns])
                if k >= 3 else (math.nan, math.nan))
