@@ -112,7 +112,7 @@ def _rank_table(table: pd.DataFrame, higher_is_better: bool, posthoc: str) -> di
 
 
 def rank(store_path: str, run_ids: Sequence[str] | None = None, metric: str = "sdr",
-         targets: Sequence[str] | None = None, posthoc: str = "conover") -> list[Ranking]:
+         targets: Sequence[str] | None = None, posthoc: str = "conover") -> Rankings:
     """The rankings of the runs' separators (see the module doc), one per target."""
     with ResultsStore(store_path, read_only=True) as store:
         runs = select_runs(store, run_ids)
@@ -124,7 +124,7 @@ def rank(store_path: str, run_ids: Sequence[str] | None = None, metric: str = "s
 
 def rank_rows(rows: pd.DataFrame, variants: Variants, metric: str = "sdr",
               targets: Sequence[str] | None = None, posthoc: str = "conover",
-              strict: bool = True) -> list[Ranking]:
+              strict: bool = True) -> Rankings:
     """Rankings from rows already read (the report's); ``strict=False`` skips a target that
     cannot be ranked instead of refusing."""
     if metric not in METRICS:
@@ -133,7 +133,7 @@ def rank_rows(rows: pd.DataFrame, variants: Variants, metric: str = "sdr",
     rows["pipeline"] = [variants.pipeline(a, b) for a, b in zip(rows["separator_hash"],
                                                                  rows["strategy_hash"])]
     higher = METRICS[metric].higher_is_better
-    out = []
+    out = Rankings()
     present = target_order(rows.loc[rows["metric"] == metric, "target"])
     for target in targets or present:
         if target not in present:
@@ -151,10 +151,12 @@ def rank_rows(rows: pd.DataFrame, variants: Variants, metric: str = "sdr",
         if blind.shape[1] < 2:
             continue
         if len(complete) < 2:
-            if not strict:
-                continue
-            raise ReportError(f"{target} {metric}: only {len(complete)} song(s) scored by every "
-                              "blind separator; rank needs two or more")
+            why = (f"{target} {metric}: only {len(complete)} song(s) scored by every blind "
+                   "separator; rank needs two or more")
+            if strict and targets:  # asked for by name: say why not
+                raise ReportError(why)
+            out.skipped.append(why)
+            continue
         if complete.shape[1] < 3:
             notes.append("two separators: Friedman needs three or more; the p is Wilcoxon's")
         res = rank_table(complete, higher, posthoc)
@@ -166,8 +168,17 @@ def rank_rows(rows: pd.DataFrame, variants: Variants, metric: str = "sdr",
                            test, matrix.loc[order, order], res["wilcoxon"].loc[order, order],
                            refs, notes))
     if not out and strict:
-        raise ReportError("nothing to rank: a ranking needs two or more blind separators")
+        raise ReportError("nothing to rank: a ranking needs two or more blind separators that "
+                          "share two or more songs" + "".join(f"; {w}" for w in out.skipped))
     return out
+
+
+class Rankings(list):
+    """The rankings made, and why any target was left out (``skipped``)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.skipped: list[str] = []
 
 
 def report_section(rows: pd.DataFrame, variants: Variants) -> list[dict]:
@@ -205,6 +216,7 @@ def format_rankings(rankings: Sequence[Ranking]) -> str:
             lines.append(f"  reference (oracle, not ranked): {name} median {fmt(med)}")
         lines += [f"  note: {n}" for n in r.notes]
         lines.append("")
+    lines += [f"not ranked: {w}" for w in getattr(rankings, "skipped", [])]
     lines.append("mean rank: 1 = best in a song; p: post-hoc test after Friedman (scikit-posthocs), "
                  "by rank position; Wilcoxon-Holm p-values are in --format json/csv.")
     return "\n".join(lines)

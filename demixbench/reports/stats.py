@@ -160,5 +160,13 @@ def paired_cells(r: dict) -> list[str]:
     diff = r["median_diff"]
     return [fmt(r["median_a"]), fmt(r["median_b"]),
             f"{diff:+.2f}" if diff is not None and math.isfinite(diff) else "n/a",
-            f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["p"], 3),
-            fmt(r.get("p_holm"), 3), str(r["n"])]
+            f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt_p(r["p"]),
+            fmt_p(r.get("p_holm")), str(r["n"])]
+
+
+def fmt_p(v: float | None) -> str:
+    """A p-value for a text table: three decimals, and two significant digits below 0.001
+    (a p of 1e-9 is not "0.000")."""
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    return f"{v:.2g}" if v < 0.001 else f"{v:.3f}"
