@@ -16,6 +16,19 @@ SR = 44100
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+def cli(*argv: str) -> tuple[int, str, str]:
+    """``demixbench ARGV`` in this process: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from demixbench.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def reports_outside_the_repository(tmp_path_factory):
     """`demixbench run` writes its report under $DEMIXBENCH_REPORTS and its estimates under

@@ -4,23 +4,14 @@ read (a wrong entry names its file and is recomputed), LRU pruning to a cap, and
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import time
 
 import numpy as np
 import pytest
+from conftest import cli
 
-from demixbench.cli import main
 from demixbench.runs.cache import EstimateCache
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def estimates(seed: int = 0, n: int = 44100) -> dict[str, np.ndarray]:

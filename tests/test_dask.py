@@ -4,7 +4,6 @@ killed mid-unit, a unit that raises, resuming across executors."""
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import signal
 import sqlite3
@@ -13,12 +12,12 @@ import sys
 import time
 
 import pytest
+from conftest import cli
 
 pytest.importorskip("distributed", reason="dask.distributed is not installed")
 
 from dask_separators import FailOnce, KillOnce, WantsGpu  # noqa: E402
 
-from demixbench.cli import main  # noqa: E402
 from demixbench.errors import DemixbenchError  # noqa: E402
 from demixbench.runs.executors import DaskExecutor  # noqa: E402
 from demixbench.runs.runner import RunConfig, Runner  # noqa: E402
@@ -44,12 +43,6 @@ def keep_thread_settings():
         else:
             os.environ[var] = value
 
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def values(store) -> dict:

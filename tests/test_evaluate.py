@@ -3,26 +3,17 @@ built-in run of that separator; missing and mismatched files are listed, not ski
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 import pytest
+from conftest import cli
 
 from demixbench import STEMS
 from demixbench.audio import load_audio, write_audio
-from demixbench.cli import main
 from demixbench.datasets import open_dataset
 from demixbench.runs.store import ResultsStore
 
 KEY = ("track", "subset", "excerpt", "target", "metric")
 
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

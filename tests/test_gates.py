@@ -5,12 +5,8 @@ warns."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import pytest
-
-from demixbench.cli import main
+from conftest import cli
 
 pytest_plugins = ["pytester"]
 
@@ -39,12 +35,6 @@ def test_one_track(separation_benchmark):
     separation_benchmark(Scaled(), dataset="synthetic:1", metrics=["usdr"], excerpt=2)
 '''
 
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -61,10 +61,10 @@ def test_every_plot_renders(opened):
     page, _ = opened
     charts = page.locator("[data-chart]")
     n = charts.count()
-    # per target: 3 distributions + 1 heatmap (5 targets), frames, 2 step metrics, the strength
-    # figure of each of the 2 step metrics, oracle gain, quality vs cost (one blind separator:
-    # no ranking)
-    assert n == 5 * 4 + 1 + 2 + 2 + 1 + 1
+    # per target: 3 distributions + 1 heatmap (5 targets), frames, the step panels and the
+    # strength figure of each of the 6 metrics, oracle gain, quality vs cost (one blind
+    # separator: no ranking)
+    assert n == 5 * 4 + 1 + 6 + 6 + 1 + 1
     assert page.locator("[data-chart][data-rendered='1']").count() == n
     assert page.locator("[data-chart] canvas").count() == n
 

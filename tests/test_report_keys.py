@@ -4,20 +4,12 @@ tracks."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
 
-from demixbench.cli import main
+from conftest import cli
+
 from demixbench.reports.model import build
 from demixbench.runs.store import ResultsStore
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def run_id(out: str) -> str:

@@ -3,8 +3,6 @@ or incomplete run says so (units done of planned) in `results`, the report and i
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -12,16 +10,10 @@ import sqlite3
 import subprocess
 import sys
 
-from demixbench.cli import main
+from conftest import cli
+
 from demixbench.reports.model import build
 from demixbench.runs.store import ResultsStore
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_a_second_process_killed_on_a_run_does_not_crash_the_live_one(tmp_path):

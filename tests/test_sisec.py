@@ -5,17 +5,14 @@ gives scipy's Wilcoxon p on their per-track medians."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED
+from conftest import SHARED, cli
 
-from demixbench.cli import main
 from demixbench.formats.museval_import import import_folder
 from demixbench.runs.store import ResultsStore
 
@@ -24,12 +21,6 @@ pytestmark = pytest.mark.skipif(not (SISEC / "json").is_dir(),
                                 reason="the SiSEC 2018 reference files are not beside the repository")
 ORACLES = ("IBM1", "MWF")
 
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -4,23 +4,14 @@ and the accepted form."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 from typing import Literal
 
 import pytest
+from conftest import cli
 
-from demixbench.cli import main
 from demixbench.errors import DemixbenchError
 from demixbench.separators import default_registry
 from demixbench.specs import convert_params, parse_gates, parse_params
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_a_tuple_parameter_is_read_as_values_not_characters():

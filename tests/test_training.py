@@ -3,15 +3,12 @@ resume, one-line errors, and a trained checkpoint run as a separator end to end.
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 import pytest
+from conftest import cli
 
 torch = pytest.importorskip("torch")
 
-from demixbench.cli import main  # noqa: E402
 from demixbench.errors import DemixbenchError  # noqa: E402
 from demixbench.models import architecture  # noqa: E402
 from demixbench.models.checkpoint import load_model, save_model  # noqa: E402
@@ -25,12 +22,6 @@ TINY = {"unet": {"channels": 4, "lstm_hidden": 16, "n_fft": 512, "hop": 128},
         "demucs_lite": {"channels": 8, "depth": 3},
         "convtasnet": {"N": 16, "L": 16, "B": 16, "H": 16, "X": 3, "R": 1}}
 
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def tiny(name: str):

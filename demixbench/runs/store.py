@@ -72,7 +72,14 @@ class ResultsStore:
                                            timeout=30, isolation_level=None)
             else:
                 self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-            self._check_or_create()
+            for attempt in range(100):  # two processes opening one new store at once
+                try:
+                    self._check_or_create()
+                    break
+                except sqlite3.OperationalError as exc:  # journal-mode switch: no busy wait
+                    if "locked" not in str(exc) or attempt == 99:
+                        raise
+                    time.sleep(0.05)
         except sqlite3.DatabaseError as exc:
             self.close()
             raise StoreError(f"{self.path}: not a demixbench results store ({exc}); pass another "
@@ -128,10 +135,20 @@ class ResultsStore:
             return
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        if not tables:
-            self._db.executescript(SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                             (str(SCHEMA_VERSION),))
+        if not tables:  # created whole, in one transaction: another opener sees all or none
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if not {r[0] for r in self._db.execute(
+                        "SELECT name FROM sqlite_master WHERE type='table'")}:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                     (str(SCHEMA_VERSION),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         if self._db is not None:
