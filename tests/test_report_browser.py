@@ -181,3 +181,27 @@ def test_the_page_leaderboard_shows_the_terminal_digits_cell_by_cell(opened, rep
                 assert cells[heads.index(label)] == text, (key, label)
                 checked += 1
     assert checked == sum(len(v) for v in terminal.values()) > 50
+
+
+def test_oracles_are_marked_and_few_frame_tracks_flagged(report_run, tmp_path):
+    """Oracle rows read "(oracle)" on the heat map and distribution axes (their spec says so),
+    a value resting on fewer than a third of its frames is flagged in the data the heat map
+    and the leaderboard draw, and an outlier does not set the distribution's axis."""
+    from demixbench.reports import charts
+    from demixbench.reports.model import build, few_frames
+    from demixbench.runs.store import ResultsStore
+
+    store, run_id = report_run
+    with ResultsStore(store, read_only=True) as s:
+        data = build(s, [run_id])
+    spec = charts.heatmap("vocals", "cSDR", data["variants"], [0, 1], data["oracle_variants"])
+    label = spec["layer"][0]["encoding"]["y"]["axis"]["labelExpr"]
+    assert "(oracle)" in label and "irm1" in label
+    import pandas as pd
+
+    rows = pd.DataFrame({"detail": ['{"frames": 15, "valid_frames": 3}',
+                                    '{"frames": 15, "valid_frames": 14}', None]})
+    assert few_frames(rows) == [True, False, False]
+    dist = charts.distribution("vocals", "cSDR", ["a"], domain=[-5.0, 20.0])
+    assert dist["layer"][0]["encoding"]["x"]["scale"] == {"zero": False, "domain": [-5.0, 20.0],
+                                                          "clamp": True}

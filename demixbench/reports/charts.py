@@ -10,6 +10,8 @@ data object embedded in it, so no value is written twice.
 
 from __future__ import annotations
 
+import json
+
 BLIND = "#3b6ea8"
 ORACLE = "#c0622d"
 COLOR_ORACLE = {"field": "o", "type": "nominal", "title": "oracle",
@@ -30,23 +32,33 @@ def _rows_height(step: int, order: list[str]) -> int:
     return step * max(1, len(order))
 
 
-def distribution(target: str, metric: str, order: list[str], unit: str = "dB") -> dict:
+def distribution(target: str, metric: str, order: list[str], unit: str = "dB",
+                 domain: list[float] | None = None, oracles: list[str] | None = None) -> dict:
     """Box plot plus one point per track, per variant, sorted by median; oracles coloured
-    apart; hover shows track and value."""
-    y = {"field": "v", "type": "nominal", "title": None, "sort": order}
-    x = {"field": "y", "type": "quantitative", "title": f"{metric} ({unit})",
-         "scale": {"zero": False}}
+    apart; hover shows track and value. ``domain``: the axis range (robust percentiles of the
+    values: one −80 dB track must not squash every box); points beyond it are drawn at its
+    edge as triangles, with their true value in the tooltip."""
+    y = {"field": "v", "type": "nominal", "title": None, "sort": order,
+         "axis": _oracle_axis(oracles or [])}
+    scale = {"zero": False, **({"domain": domain, "clamp": True} if domain else {})}
+    x = {"field": "y", "type": "quantitative", "title": f"{metric} ({unit})", "scale": scale}
+    beyond = (f"datum.y < {domain[0]} || datum.y > {domain[1]}" if domain else "false")
+    shape = ({"shape": {"field": "clipped", "type": "nominal", "title": None,
+                        "scale": {"domain": ["within", "beyond the axis"],
+                                  "range": ["circle", "triangle"]}}} if domain else {})
     return {**_base(height=_rows_height(22, order)), "data": {"name": "points"},
             "transform": [{"filter": {"and": [{"field": "t", "equal": target},
                                               {"field": "m", "equal": metric},
                                               {"field": "y", "valid": True}]}},
-                          {"calculate": "random()", "as": "jitter"}],
+                          {"calculate": "random()", "as": "jitter"},
+                          {"calculate": f"({beyond}) ? 'beyond the axis' : 'within'",
+                           "as": "clipped"}],
             "layer": [
                 {"mark": {"type": "boxplot", "extent": 1.5, "opacity": 0.35, "size": 14,
-                          "outliers": False},
+                          "outliers": False, "clip": True},
                  "encoding": {"y": y, "x": x, "color": COLOR_ORACLE}},
-                {"mark": {"type": "circle", "size": 28, "opacity": 0.85},
-                 "encoding": {"y": y, "x": x, "color": COLOR_ORACLE,
+                {"mark": {"type": "point", "filled": True, "size": 28, "opacity": 0.85},
+                 "encoding": {"y": y, "x": x, "color": COLOR_ORACLE, **shape,
                               "yOffset": {"field": "jitter", "type": "quantitative",
                                           "scale": {"domain": [-1.5, 2.5]}},
                               "tooltip": [{"field": "k", "title": "track"},
@@ -55,20 +67,38 @@ def distribution(target: str, metric: str, order: list[str], unit: str = "dB") -
             ]}
 
 
-def heatmap(target: str, metric: str, order: list[str], domain: list[float]) -> dict:
-    """Separator x track, colour clipped to the 10th-90th percentile of the target's values."""
+def _oracle_axis(oracles: list[str]) -> dict:
+    """An axis whose oracle labels say so and are coloured apart."""
+    test = f"indexof({json.dumps(sorted(oracles))}, datum.value) >= 0"
+    return {"labelExpr": f"{test} ? datum.value + ' (oracle)' : datum.value",
+            "labelColor": {"condition": {"test": test, "value": ORACLE}, "value": "#222"}}
+
+
+def heatmap(target: str, metric: str, order: list[str], domain: list[float],
+            oracles: list[str] | None = None) -> dict:
+    """Separator x track, colour clipped to the 10th-90th percentile of the target's values;
+    oracles labelled, cells resting on few valid frames marked with a flag."""
+    x = {"field": "k", "type": "nominal", "title": "track",
+         "axis": {"labelAngle": -40, "labelLimit": 140}}
+    y = {"field": "v", "type": "nominal", "title": None, "sort": order,
+         "axis": _oracle_axis(oracles or [])}
     return {**_base(height=_rows_height(18, order)), "data": {"name": "points"},
             "transform": [{"filter": {"and": [{"field": "t", "equal": target},
                                               {"field": "m", "equal": metric}]}}],
-            "mark": {"type": "rect"},
-            "encoding": {
-                "x": {"field": "k", "type": "nominal", "title": "track",
-                      "axis": {"labelAngle": -40, "labelLimit": 140}},
-                "y": {"field": "v", "type": "nominal", "title": None, "sort": order},
-                "color": {"field": "y", "type": "quantitative", "title": f"{metric} (dB)",
-                          "scale": {"domain": domain, "clamp": True, "scheme": "viridis"}},
-                "tooltip": [{"field": "k", "title": "track"}, {"field": "v", "title": "separator"},
-                            {"field": "y", "title": metric, "format": ".2f"}]}}
+            "layer": [
+                {"mark": {"type": "rect"},
+                 "encoding": {
+                     "x": x, "y": y,
+                     "color": {"field": "y", "type": "quantitative", "title": f"{metric} (dB)",
+                               "scale": {"domain": domain, "clamp": True, "scheme": "viridis"}},
+                     "tooltip": [{"field": "k", "title": "track"},
+                                 {"field": "v", "title": "separator"},
+                                 {"field": "y", "title": metric, "format": ".2f"},
+                                 {"field": "f", "title": "few valid frames"}]}},
+                {"transform": [{"filter": "datum.f === 1"}],
+                 "mark": {"type": "text", "text": "⚑", "color": "white", "fontSize": 11},
+                 "encoding": {"x": x, "y": y}},
+            ]}
 
 
 def frames(metric: str) -> dict:
@@ -85,7 +115,15 @@ def frames(metric: str) -> dict:
          "encoding": {"x": {"field": "t", "type": "quantitative", "title": "time in excerpt (s)"},
                       "y": {"field": "y", "type": "quantitative", "title": f"{metric} (dB)",
                             "scale": {"zero": False}},
-                      "color": {"field": "v", "type": "nominal", "title": "separator"},
+                      # 20 colours times 8 point shapes: 40 separators stay apart; oracles dashed
+                      "color": {"field": "v", "type": "nominal", "title": "separator",
+                                "scale": {"scheme": "tableau20"}},
+                      "shape": {"field": "v", "type": "nominal", "legend": None},
+                      "strokeDash": {"field": "o", "type": "nominal", "title": "oracle",
+                                     "scale": {"domain": [False, True],
+                                               "range": [[1, 0], [5, 3]]},
+                                     "legend": {"labelExpr":
+                                                "datum.value ? 'oracle' : 'blind'"}},
                       "tooltip": [{"field": "v", "title": "separator"},
                                   {"field": "t", "title": "frame start (s)"},
                                   {"field": "y", "title": metric, "format": ".2f"}]}},

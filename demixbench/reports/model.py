@@ -127,12 +127,19 @@ def leaderboard_blocks(rows: pd.DataFrame, configs: dict, cost: pd.DataFrame,
     columns = [(m, metric_label(m)) for m in metrics]
     entries = leaderboard(rows.to_dict("records"), configs, columns, planned)
     costs = {(c["separator_hash"], c["strategy_hash"]): c for c in cost.to_dict("records")}
+    first = columns[0][0] if columns else None
+    part = rows[rows["metric"] == first]
+    fragile = part[few_frames(part)] if len(part) else part
+    flagged = fragile.groupby(["separator_hash", "strategy_hash", "step", "target"])["track_id"] \
+        .apply(lambda t: sorted(set(t))).to_dict() if len(fragile) else {}
     out: dict[str, list] = {"blind": [], "oracle": []}
     for e in entries:
         c = costs.get((e["separator_hash"], e["strategy_hash"]), {})
         row = {"separator": e["separator"], "strategy": e["strategy"],
                "step": e["step"] if e["multi_step"] else None, "target": e["target"],
                "tracks": e["tracks"], "rtf": _finite(c.get("rtf"), 4),
+               "few_frames": flagged.get((e["separator_hash"], e["strategy_hash"], e["step"],
+                                          e["target"]), []),
                "peak_mb": _finite(c.get("peak_mb"), 1)}
         for _m, label in columns:
             v = e.get(label, math.nan)
@@ -150,10 +157,29 @@ def points(rows: pd.DataFrame) -> list[dict]:
     """One point per (variant, target, metric, track) for the headline metrics: distributions
     and heatmaps draw these."""
     part = rows[rows["metric"].isin(HEADLINE)]
+    few = few_frames(part)
     return [{"v": v, "o": bool(o), "t": t, "m": metric_label(m), "k": k,
-             "y": _finite(y)}
-            for v, o, t, m, k, y in zip(part["variant"], part["oracle"], part["target"],
-                                        part["metric"], part["track_id"], part["value"])]
+             "y": _finite(y), **({"f": 1} if flag else {})}
+            for v, o, t, m, k, y, flag in zip(part["variant"], part["oracle"], part["target"],
+                                              part["metric"], part["track_id"], part["value"],
+                                              few)]
+
+
+FEW_FRAMES = 1 / 3  # a track's median over frames resting on fewer valid frames is fragile
+
+
+def few_frames(rows: pd.DataFrame) -> list[bool]:
+    """Per row, whether a framewise metric's value rests on fewer than a third of the track's
+    frames (the others NaN: silent reference or estimate), e.g. demo 2.Lithium other."""
+    out = []
+    for detail in rows["detail"] if "detail" in rows else [None] * len(rows):
+        flag = False
+        if isinstance(detail, str) and '"valid_frames"' in detail:
+            d = json.loads(detail)
+            n, valid = d.get("frames") or 0, d.get("valid_frames")
+            flag = bool(n) and valid is not None and valid < FEW_FRAMES * n
+        out.append(flag)
+    return out
 
 
 def order_by_median(rows: pd.DataFrame) -> dict[str, list[str]]:
@@ -179,20 +205,42 @@ def heat_domain(rows: pd.DataFrame, metric: str = "sdr") -> dict[str, list[float
     return out
 
 
+def dist_domain(rows: pd.DataFrame) -> dict[str, list[float]]:
+    """Per target and headline metric, a robust axis range for the distributions: the 2nd to
+    98th percentile widened by a tenth of the interquartile span each side, or the full range
+    when nothing lies far out."""
+    out = {}
+    for (t, m), part in rows[rows["metric"].isin(HEADLINE)].groupby(["target", "metric"]):
+        v = part["value"].to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size < 5:
+            continue
+        lo, hi = np.percentile(v, [2, 98])
+        q1, q3 = np.percentile(v, [25, 75])
+        pad = max(0.1 * (q3 - q1), 0.5)
+        lo, hi = lo - pad, hi + pad
+        if v.min() >= lo and v.max() <= hi:
+            continue  # nothing far out: the plot's own range
+        out[f"{t}/{metric_label(m)}"] = [round(float(lo), 2), round(float(hi), 2)]
+    return out
+
+
 def frames(rows: pd.DataFrame, metric: str = "sdr") -> dict[str, Any]:
     """Per track and target, every variant's per-frame values, NaN and quiet frames marked."""
     part = rows[(rows["metric"] == metric) & rows["detail"].notna()]
     by_track: dict[str, dict[str, list]] = {}
     hop = None
-    for track, target, variant, detail in zip(part["track_id"], part["target"], part["variant"],
-                                              part["detail"]):
+    for track, target, variant, detail, oracle in zip(part["track_id"], part["target"],
+                                                      part["variant"], part["detail"],
+                                                      part["oracle"]):
         d = json.loads(detail)
         values = d.get("frame_values")
         if values is None:
             continue
         hop = hop or d.get("hop_seconds")
         by_track.setdefault(track, {}).setdefault(target, []).append(
-            {"v": variant, "y": [None if x is None else round(x, 2) for x in values],
+            {"v": variant, "o": bool(oracle),
+             "y": [None if x is None else round(x, 2) for x in values],
              "q": d.get("quiet_frame_index", [])})
     return {"tracks": by_track, "hop": hop or 1.0, "metric": metric_label(metric)}
 
@@ -313,6 +361,7 @@ def build(store: ResultsStore, run_ids: Sequence[str] | None = None,
         "metrics_shown": [metric_label(m) for m in HEADLINE if m in set(rows["metric"])],
         "order": order_by_median(rows),
         "heat_domain": heat_domain(rows),
+        "dist_domain": dist_domain(rows),
         "frames": frames(rows),
         "strategies": (curves := strategy_curves(rows, variants, metrics=step_metrics(rows),
                                                  configs=configs)),

@@ -22,10 +22,13 @@ def chart_specs(data: dict) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for t in data["targets"]:
         order = data["order"].get(t, data["variants"])
+        oracles = data["oracle_variants"]
         for m in data["metrics_shown"]:
-            out[f"dist/{t}/{m}"] = {"spec": charts.distribution(t, m, order)}
+            out[f"dist/{t}/{m}"] = {"spec": charts.distribution(
+                t, m, order, domain=data["dist_domain"].get(f"{t}/{m}"), oracles=oracles)}
         if t in data["heat_domain"]:
-            out[f"heat/{t}"] = {"spec": charts.heatmap(t, "cSDR", order, data["heat_domain"][t])}
+            out[f"heat/{t}"] = {"spec": charts.heatmap(t, "cSDR", order, data["heat_domain"][t],
+                                                       oracles)}
     if data["frames"]["tracks"]:
         out["frames"] = {"spec": charts.frames(data["frames"]["metric"]), "datasets": True}
     for m in data["strategy_metrics"]:
