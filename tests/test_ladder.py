@@ -114,3 +114,18 @@ def test_mode_names_the_schedule_or_the_adaptive_rule():
     assert mode_of(LINEAR) == "linear"
     assert mode_of(ADAPTIVE) == "adaptive-blind+wiener"
     assert mode_of({**LINEAR, "schedule": "cosine"}) == "cosine"
+
+
+def test_holm_is_computed_on_unrounded_p():
+    """p rounded to 4 digits before Holm changed corrected p-values (0.000123 -> 0.0001)."""
+    rows = _rows(n_tracks=12)
+    curves = ladder_curves(rows, CONFIGS, metrics=["usdr"])
+    family = [(c, s) for c in curves if not c["oracle"] for s in c["steps"] if s["step"]]
+    exact = []
+    for c, s in family:
+        sep_rows = rows[(rows["separator"] == c["separator"]) & (rows["target"] == "vocals")
+                        & (rows["strategy_hash"] == ("lin" if c["mode"] == "linear" else "ada"))]
+        wide = sep_rows.pivot(index="track", columns="step", values="value")
+        exact.append(wilcoxon(wide[s["step"]] - wide[0]).pvalue)
+    assert [s["p"] for _, s in family] == pytest.approx(exact, rel=1e-12)
+    assert [s["p_holm"] for _, s in family] == pytest.approx(holm(exact), rel=1e-12)
