@@ -34,7 +34,7 @@ def strategies_with_wiener(specs: list[str] | None, wiener: bool) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..progress import RunProgress
-    from ..reports.leaderboard import format_leaderboard, leaderboard
+    from ..reports.leaderboard import columns_for, format_leaderboard, leaderboard
     from ..runs.executors import DaskExecutor
     from ..runs.rows import planned_tracks
     from ..runs.runner import DEFAULT_METRICS, RunConfig, Runner
@@ -78,7 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         rows = store.rows(summary.run_id)
         configs = store.configs([summary.run_id])
         planned = planned_tracks([store.run_record(summary.run_id)])
-    print(format_leaderboard(leaderboard(rows, configs, planned=planned)))
+    print(format_leaderboard(leaderboard(rows, configs, columns_for(config.metrics),
+                                         planned=planned)))
     state = "resumed" if summary.resumed else "new"
     print(f"\nrun {summary.run_id} ({state}): {summary.units_run} of {summary.units_total} units "
           f"computed in {summary.seconds:.1f} s, {summary.units_done_before} already done")

@@ -27,6 +27,17 @@ METRIC_LABELS = {"sdr": "cSDR", "usdr": "uSDR", "si_sdr": "SI-SDR", "sir": "SIR"
                  "isr": "ISR"}
 
 
+def columns_for(metrics) -> tuple[tuple[str, str], ...]:
+    """The leaderboard's columns for a run's metrics: the headline three where measured, then
+    every other metric the run computed except BSS Eval's SIR/SAR/ISR (the report shows those
+    on demand), each by its label."""
+    metrics = list(dict.fromkeys(metrics))
+    head = [c for c in COLUMNS if c[0] in metrics]
+    rest = [(m, metric_label(m)) for m in metrics
+            if m not in dict(COLUMNS) and m not in ("sir", "sar", "isr")]
+    return tuple(head + rest) or COLUMNS
+
+
 def metric_label(name: str) -> str:
     """How a metric is titled in tables and plots (a plugin metric by its own name)."""
     return METRIC_LABELS.get(name, name)
@@ -89,7 +100,8 @@ def leaderboard(rows: Iterable[dict], configs: Mapping[str, Mapping] | None = No
 def format_leaderboard(entries: list[dict]) -> str:
     """A table whose columns fit their longest cell; oracles are marked and listed after blind
     separators."""
-    labels = [label for _, label in COLUMNS if any(label in e for e in entries)]
+    labels = list(dict.fromkeys(k for e in entries for k in e if f"{k} n" in e))
+    width = {h: max(9, len(h) + 2) for h in labels}
 
     def name_of(e: dict) -> tuple[str, str]:
         sep = e["separator"] + (" (oracle)" if e["oracle"] else "")
@@ -102,7 +114,7 @@ def format_leaderboard(entries: list[dict]) -> str:
     w_strat = max([len("strategy")] + [len(n[1]) for n in names]) + 2
     w_target = max([len("target")] + [len(e["target"]) for e in entries]) + 2
     head = (f"{'separator':<{w_sep}}{'strategy':<{w_strat}}{'target':<{w_target}}"
-            + "".join(f"{h:>9}" for h in labels) + f"{'tracks':>8}")
+            + "".join(f"{h:>{width[h]}}" for h in labels) + f"{'tracks':>8}")
     lines = [head, "-" * len(head)]
     prev = None
     for e, (sep, strat) in zip(entries, names):
@@ -111,7 +123,8 @@ def format_leaderboard(entries: list[dict]) -> str:
         cells = []
         for label in labels:
             v = e.get(label, math.nan)
-            cells.append(f"{'n/a':>9}" if math.isnan(v) else f"{v:>9.2f}")
+            cells.append(f"{'n/a':>{width[label]}}" if math.isnan(v)
+                         else f"{v:>{width[label]}.2f}")
         first = e.get(f"{labels[0]} n", e["tracks"]) if labels else e["tracks"]
         counts = f"{first}/{e['tracks']}"
         shown = (sep, strat) if (sep, strat) != prev else ("", "")

@@ -1,0 +1,127 @@
+"""The metrics the Music-Source-Separation-Training (MSST) community reads, as MSST's
+``utils/metrics.py`` defines them (the definitions, constants and reference values are in
+``shared/reference/msst/msst-metrics-reference.json``; ``tests/test_msst_metrics.py`` checks
+every value there to 1e-4 relative):
+
+- ``msst_sdr``: ``10 log10((Σref² + 1e-8) / (Σ(ref − est)² + 1e-8))`` over all channels and
+  samples (its ε is 1e-8, uSDR's 1e-7);
+- ``msst_si_sdr``: MSST's SI-SDR over channels *and* samples together, ε added per element in
+  the projection (not zero-mean, not per channel: it differs from ``si_sdr``);
+- ``l1_freq``: ``100 / (1 + 10·mean |(|STFT est| − |STFT ref|)|)``, STFT of 2048 points, hop
+  1024, rectangular window, centred with reflect padding;
+- ``bleedless`` and ``fullness``: 512-band mel spectrograms (librosa's slaney filters,
+  ``n_fft`` 4096, hop 1024, periodic Hann, centred with zero padding) in dB, floored 80 dB
+  under each signal's maximum; ``d = dB(est) − dB(ref)``; bleedless ``100 / (1 + mean(d > 0))``
+  (energy the estimate has and the reference lacks: bleed), fullness ``100 / (1 + mean(−d | d <
+  0))`` (energy the estimate misses).
+
+They are computed with numpy (the STFTs) and librosa (the mel filterbank), not torch, so
+they run wherever demixbench does: numpy's FFT of the same frames gives torch.stft's
+magnitudes to float precision. The STFT is taken in blocks of frames, so minutes of audio do
+not need gigabytes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+EPS = 1e-8
+BLOCK = 256  # STFT frames computed at a time
+
+
+def msst_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
+    ref = np.asarray(reference, dtype=np.float64)
+    est = np.asarray(estimate, dtype=np.float64)
+    return float(10 * np.log10((np.sum(ref ** 2) + EPS) / (np.sum((ref - est) ** 2) + EPS)))
+
+
+def msst_si_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
+    ref = np.asarray(reference, dtype=np.float64)
+    est = np.asarray(estimate, dtype=np.float64)
+    scale = np.sum(est * ref + EPS) / np.sum(ref ** 2 + EPS)
+    ref_s = scale * ref
+    return float(10 * np.log10(np.sum(ref_s ** 2) / (np.sum((ref_s - est) ** 2) + EPS) + EPS))
+
+
+def _frames(x: np.ndarray, n_fft: int, hop: int, pad_mode: str):
+    """Blocks of centred frames of ``x`` (channels, samples): (channels, frames, n_fft)."""
+    pad = n_fft // 2
+    xp = np.pad(x, ((0, 0), (pad, pad)), mode=pad_mode)
+    count = 1 + (xp.shape[1] - n_fft) // hop
+    for start in range(0, count, BLOCK):
+        idx = (np.arange(start, min(count, start + BLOCK)) * hop)[:, None] + np.arange(n_fft)
+        yield xp[:, idx]
+
+
+def stft_magnitude(x: np.ndarray, n_fft: int, hop: int, window: np.ndarray,
+                   pad_mode: str) -> np.ndarray:
+    """|STFT| of ``x`` (channels, samples) as torch.stft(center=True) frames it:
+    (channels, n_fft // 2 + 1, frames)."""
+    blocks = [np.abs(np.fft.rfft(f * window, axis=-1)) for f in _frames(x, n_fft, hop, pad_mode)]
+    return np.concatenate(blocks, axis=1).transpose(0, 2, 1)
+
+
+def l1_freq(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
+    ref = np.asarray(reference, dtype=np.float64)
+    est = np.asarray(estimate, dtype=np.float32).astype(np.float64)
+    window = np.ones(2048)
+    a = stft_magnitude(est, 2048, 1024, window, "reflect")
+    b = stft_magnitude(ref, 2048, 1024, window, "reflect")
+    loss = 10 * float(np.mean(np.abs(a - b)))
+    return 100 / (1 + loss)
+
+
+@lru_cache(maxsize=4)
+def _mel(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+
+
+def _mel_db(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    from scipy.signal import get_window
+
+    x = np.asarray(x, dtype=np.float32).astype(np.float64)
+    mag = stft_magnitude(x, 4096, 1024, get_window("hann", 4096, fftbins=True), "constant")
+    mel = np.matmul(_mel(sample_rate, 4096, 512), mag)  # (channels, mels, frames), by BLAS
+    db = 20 * np.log10(np.maximum(mel, 1e-10))
+    return np.maximum(db, db.max() - 80)
+
+
+def _mel_difference(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> np.ndarray:
+    return _mel_db(estimate, sample_rate) - _mel_db(reference, sample_rate)
+
+
+def bleedless(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
+    d = _mel_difference(reference, estimate, sample_rate)
+    pos = d[d > 0]
+    return 100 / (1 + (float(np.mean(pos)) if pos.size else 0.0))
+
+
+def fullness(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
+    d = _mel_difference(reference, estimate, sample_rate)
+    neg = d[d < 0]
+    return 100 / (1 + (-float(np.mean(neg)) if neg.size else 0.0))
+
+
+def _info(name: str, unit: str, description: str, compute, **parameters):
+    from .base import MetricInfo
+
+    return MetricInfo(name, unit, True, description, "mean", "signal", compute,
+                      parameters={"definition": "MSST utils/metrics.py", **parameters})
+
+
+MSST_SDR = _info("msst_sdr", "dB", "MSST's SDR: whole excerpt, all channels and samples, eps "
+                 "1e-8 (uSDR's is 1e-7)", msst_sdr, eps=EPS)
+MSST_SI_SDR = _info("msst_si_sdr", "dB", "MSST's SI-SDR: channels and samples together, eps per "
+                    "element, not zero-mean", msst_si_sdr, eps=EPS)
+L1_FREQ = _info("l1_freq", "score", "MSST's l1_freq: 100/(1 + 10 mean |Δ|STFT||), 2048-point "
+                "rectangular STFT, hop 1024 (0-100)", l1_freq, n_fft=2048, hop=1024)
+BLEEDLESS = _info("bleedless", "score", "MSST's bleedless: 100/(1 + mean dB the estimate has "
+                  "above the reference), 512 mel bands (0-100)", bleedless, n_fft=4096, hop=1024,
+                  n_mels=512, top_db=80)
+FULLNESS = _info("fullness", "score", "MSST's fullness: 100/(1 + mean dB the estimate lacks "
+                 "below the reference), 512 mel bands (0-100)", fullness, n_fft=4096, hop=1024,
+                 n_mels=512, top_db=80)
