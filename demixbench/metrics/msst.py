@@ -109,7 +109,10 @@ def fullness(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 441
 def _info(name: str, unit: str, description: str, compute, **parameters):
     from .base import MetricInfo
 
+    # every one is a finite number for a silent estimate (MSST scores it), none for a silent
+    # reference (the suite's rule for every metric: NaN with its reason)
     return MetricInfo(name, unit, True, description, "mean", "signal", compute,
+                      defined_for_silent_estimate=True,
                       parameters={"definition": "MSST utils/metrics.py", **parameters})
 
 
