@@ -9,6 +9,9 @@ every value there to 1e-4 relative):
   the projection (not zero-mean, not per channel: it differs from ``si_sdr``);
 - ``l1_freq``: ``100 / (1 + 10·mean |(|STFT est| − |STFT ref|)|)``, STFT of 2048 points, hop
   1024, rectangular window, centred with reflect padding;
+- ``k_sdr``: that SDR clipped to ±10 dB and rescaled to 0–100;
+- ``aura_stft`` and ``aura_mrstft``: through **auraloss** (the library MSST calls; extra
+  ``msst``), as MSST calls it;
 - ``bleedless`` and ``fullness``: 512-band mel spectrograms (librosa's slaney filters,
   ``n_fft`` 4096, hop 1024, periodic Hann, centred with zero padding) in dB, floored 80 dB
   under each signal's maximum; ``d = dB(est) − dB(ref)``; bleedless ``100 / (1 + mean(d > 0))``
@@ -106,6 +109,53 @@ def fullness(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 441
     return 100 / (1 + (-float(np.mean(neg)) if neg.size else 0.0))
 
 
+K_SDR = 10.0  # MSST's config.training.k_sdr default
+
+
+def k_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
+    """MSST's bounded rescaling of its SDR to 0-100: ``100 log1p(s + K) / log1p(2K)`` with
+    ``s`` the SDR clipped to ``[-K + 1e-6, K]``, K = 10."""
+    s = max(min(msst_sdr(reference, estimate), K_SDR), -K_SDR + 1e-6)
+    return float(100 * np.log1p(s + K_SDR) / np.log1p(2 * K_SDR))
+
+
+def _auraloss():
+    try:
+        import auraloss
+        import torch
+    except ImportError as exc:
+        from ..errors import MetricError
+
+        raise MetricError(f"aura_stft and aura_mrstft need auraloss and torch ({exc}): pip install "
+                          "'demixbench[msst]'") from None
+    return auraloss, torch
+
+
+def aura_stft(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
+    """MSST's aura_stft through auraloss' STFTLoss (spectral convergence + log magnitude,
+    1024-point Hann STFT, hop 256), called as MSST calls it (input = reference, target =
+    estimate, the reference in float64): ``100 / (1 + 10 loss)``."""
+    auraloss, torch = _auraloss()
+    loss = auraloss.freq.STFTLoss(w_log_mag=1.0, w_lin_mag=0.0, w_sc=1.0, device="cpu")
+    ref = torch.from_numpy(np.asarray(reference, dtype=np.float64))[None]
+    est = torch.from_numpy(np.asarray(estimate, dtype=np.float32))[None]
+    with torch.no_grad():
+        return 100 / (1 + 10 * float(loss(ref, est)))
+
+
+def aura_mrstft(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
+    """MSST's aura_mrstft through auraloss' MultiResolutionSTFTLoss (1024/2048/4096 points,
+    128 mel bands, A-weighted), both signals in float32: ``100 / (1 + 10 loss)``."""
+    auraloss, torch = _auraloss()
+    loss = auraloss.freq.MultiResolutionSTFTLoss(
+        fft_sizes=[1024, 2048, 4096], hop_sizes=[256, 512, 1024], win_lengths=[1024, 2048, 4096],
+        scale="mel", n_bins=128, sample_rate=sample_rate, perceptual_weighting=True, device="cpu")
+    ref = torch.from_numpy(np.asarray(reference, dtype=np.float32))[None]
+    est = torch.from_numpy(np.asarray(estimate, dtype=np.float32))[None]
+    with torch.no_grad():
+        return 100 / (1 + 10 * float(loss(ref, est)))
+
+
 def _info(name: str, unit: str, description: str, compute, **parameters):
     from .base import MetricInfo
 
@@ -128,3 +178,11 @@ BLEEDLESS = _info("bleedless", "score", "MSST's bleedless: 100/(1 + mean dB the 
 FULLNESS = _info("fullness", "score", "MSST's fullness: 100/(1 + mean dB the estimate lacks "
                  "below the reference), 512 mel bands (0-100)", fullness, n_fft=4096, hop=1024,
                  n_mels=512, top_db=80)
+K_SDR_METRIC = _info("k_sdr", "score", "MSST's k_sdr: its SDR clipped to [-10, 10] and rescaled "
+                     "to 0-100", k_sdr, k=K_SDR, eps=EPS)
+AURA_STFT = _info("aura_stft", "score", "MSST's aura_stft: auraloss STFT loss (spectral "
+                  "convergence + log magnitude) as 100/(1 + 10 loss) (0-100; needs auraloss)",
+                  aura_stft, fft_size=1024, hop=256)
+AURA_MRSTFT = _info("aura_mrstft", "score", "MSST's aura_mrstft: auraloss multi-resolution mel "
+                    "STFT loss, A-weighted, as 100/(1 + 10 loss) (0-100; needs auraloss)",
+                    aura_mrstft, fft_sizes=[1024, 2048, 4096], n_mels=128)
