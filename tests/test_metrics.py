@@ -14,11 +14,15 @@ SR = 44100
 
 
 def test_every_metric_has_unit_and_direction():
-    assert set(METRICS) == {"sdr", "isr", "sir", "sar", "si_sdr", "usdr"}
+    builtin = {"sdr", "isr", "sir", "sar", "si_sdr", "usdr"}
+    msst = {"msst_sdr", "k_sdr", "msst_si_sdr", "l1_freq", "bleedless", "fullness", "aura_stft",
+            "aura_mrstft"}
+    assert set(METRICS) == builtin | msst
     for m in METRICS.values():
-        assert m.unit == "dB" and m.higher_is_better is True
-        assert m.aggregate in ("median", "mean")
+        assert m.higher_is_better is True and m.aggregate in ("median", "mean")
+        assert m.unit == ("dB" if m.name in builtin | {"msst_sdr", "msst_si_sdr"} else "score")
     assert METRICS["usdr"].aggregate == "mean"  # MDX averages tracks
+    assert all(METRICS[n].aggregate == "mean" for n in msst)  # MSST averages tracks
 
 
 def test_si_sdr_closed_form(rng):
