@@ -129,7 +129,7 @@ def leaderboard_blocks(rows: pd.DataFrame, configs: dict, cost: pd.DataFrame,
     costs = {(c["separator_hash"], c["strategy_hash"]): c for c in cost.to_dict("records")}
     first = columns[0][0] if columns else None
     part = rows[rows["metric"] == first]
-    fragile = part[few_frames(part)] if len(part) else part
+    fragile = part[part["few"]] if len(part) else part
     flagged = fragile.groupby(["separator_hash", "strategy_hash", "step", "target"])["track_id"] \
         .apply(lambda t: sorted(set(t))).to_dict() if len(fragile) else {}
     out: dict[str, list] = {"blind": [], "oracle": []}
@@ -157,12 +157,11 @@ def points(rows: pd.DataFrame) -> list[dict]:
     """One point per (variant, target, metric, track) for the headline metrics: distributions
     and heatmaps draw these."""
     part = rows[rows["metric"].isin(HEADLINE)]
-    few = few_frames(part)
     return [{"v": v, "o": bool(o), "t": t, "m": metric_label(m), "k": k,
              "y": _finite(y), **({"f": 1} if flag else {})}
             for v, o, t, m, k, y, flag in zip(part["variant"], part["oracle"], part["target"],
                                               part["metric"], part["track_id"], part["value"],
-                                              few)]
+                                              part["few"])]
 
 
 FEW_FRAMES = 1 / 3  # a track's median over frames resting on fewer valid frames is fragile
@@ -349,6 +348,11 @@ def build(store: ResultsStore, run_ids: Sequence[str] | None = None,
     rows, configs = distinguish_settings(rows, runs, configs)
     variants = Variants(rows, configs)
     rows = with_variant(rows, variants)
+    # each detail parsed once, for the metrics points and the leaderboard's first column read
+    shown = rows["metric"].isin(HEADLINE)
+    shown = shown if shown.any() else pd.Series(True, index=rows.index)
+    rows["few"] = False
+    rows.loc[shown, "few"] = few_frames(rows[shown])
     units = [u for r in runs for u in store.unit_records(r["run_id"])]
     cost = cost_table(rows)
     targets = target_order(rows["target"])

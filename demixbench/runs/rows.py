@@ -131,7 +131,7 @@ def distinguish_settings(rows: pd.DataFrame, runs: list[dict],
     vocals=2]``). Rows of one setting are returned as they are."""
     if rows.empty or rows["settings"].nunique() <= 1:
         return rows, configs
-    by_hash = {stable_hash(run_settings(r), 8): run_settings(r) for r in runs}
+    by_hash = {stable_hash(st, 8): st for st in map(run_settings, runs)}
     rows = rows.copy()
     new_keys = rows["separator_hash"] + "~" + rows["settings"]
     configs = dict(configs)
