@@ -201,24 +201,25 @@ def format_rankings(rankings: Sequence[Ranking]) -> str:
 
     lines = []
     for r in rankings:
-        lines.append(f"{r.target} · {metric_label(r.metric)}: n = {r.n} songs, "
+        lines.append(f"{r.target} · {metric_label(r.metric)}: {r.n} songs, "
                      f"{len(r.separators)} blind separators; Friedman chi2 = "
                      f"{fmt(r.friedman_stat)}, p = {_p(r.friedman_p)}")
-        head = ["rank", "separator", "mean rank", "median",
-                *[f"{r.posthoc} p vs {i + 1}" for i in range(min(len(r.separators), 6))]]
+        head = ["rank", "separator", "mean rank", "median", f"not different ({r.posthoc} p >= 0.05)"]
         rows = []
         for i, s in enumerate(r.separators):
-            cells = [_p(r.posthoc_p.loc[s, o]) if s != o else "-"
-                     for o in r.separators[: min(len(r.separators), 6)]]
-            rows.append([str(i + 1), s, fmt(r.mean_ranks[s]), fmt(r.medians[s]), *cells])
+            same = [str(j + 1) for j, o in enumerate(r.separators)
+                    if o != s and not r.posthoc_p.loc[s, o] < 0.05]
+            rows.append([str(i + 1), s, fmt(r.mean_ranks[s]), fmt(r.medians[s]),
+                         ", ".join(f"#{k}" for k in same) or "-"])
         lines.append(text_table(head, rows, indent="  "))
         for name, med in r.references.items():
             lines.append(f"  reference (oracle, not ranked): {name} median {fmt(med)}")
         lines += [f"  note: {n}" for n in r.notes]
         lines.append("")
     lines += [f"not ranked: {w}" for w in getattr(rankings, "skipped", [])]
-    lines.append("mean rank: 1 = best in a song; p: post-hoc test after Friedman (scikit-posthocs), "
-                 "by rank position; Wilcoxon-Holm p-values are in --format json/csv.")
+    lines.append("mean rank: 1 = best in a song; not different: the ranks whose post-hoc p\n"
+                 "(after Friedman, scikit-posthocs) is 0.05 or more; every p, and Wilcoxon-Holm's,\n"
+                 "is in --format json or csv.")
     return "\n".join(lines)
 
 
