@@ -127,8 +127,30 @@ def _spleeter_2stems() -> ModelWeights:
                    bundled=(pkg / f) if pkg else None) for f, sha in _SPLEETER_2STEMS))
 
 
+# MSST-format checkpoints (YAML config + state dict) published for the community's RoFormers:
+# viperx's vocals models as UVR redistributes them, configs from MSST's repository. Their
+# publishers give no checksum: `demixbench fetch` records each file's SHA-256 on first fetch
+# (pins.json beside the files) and checks it from then on.
+UVR_MODELS = "https://github.com/TRvlvr/model_repo/releases/download/all_public_uvr_models/"
+MSST_CONFIGS = ("https://raw.githubusercontent.com/ZFTurbo/Music-Source-Separation-Training/main/"
+                "configs/viperx/")
+MSST_PUBLISHED = {
+    "bs_roformer": ("model_bs_roformer_ep_317_sdr_12.9755", "about 640 MB"),
+    "mel_band_roformer": ("model_mel_band_roformer_ep_3005_sdr_11.4360", "about 1 GB"),
+}
+
+
+def _msst(name: str) -> ModelWeights:
+    stem, size = MSST_PUBLISHED[name]
+    return ModelWeights(name, (WeightFile(f"{stem}.ckpt", UVR_MODELS + f"{stem}.ckpt", None),
+                               WeightFile(f"{stem}.yaml", MSST_CONFIGS + f"{stem}.yaml", None)),
+                        {"size": size})
+
+
 def manifest(name: str) -> ModelWeights:
     """The files model ``name`` needs."""
+    if name in MSST_PUBLISHED:
+        return _msst(name)
     if name in DEMUCS_NAMES:
         return _demucs_bag(name)
     if name == "spleeter_2stems":
@@ -141,16 +163,50 @@ def manifest(name: str) -> ModelWeights:
 
 
 def names() -> list[str]:
-    return [*DEMUCS_NAMES, "spleeter_2stems", "hdemucs_high_musdb_plus"]
+    return [*DEMUCS_NAMES, "spleeter_2stems", "hdemucs_high_musdb_plus", *MSST_PUBLISHED]
+
+
+# -- checksums recorded on first fetch ------------------------------------------------------
+def _pins_path(folder: Path) -> Path:
+    return folder / "demixbench-pins.json"
+
+
+def pinned(path: Path) -> str | None:
+    """The SHA-256 recorded for ``path`` when it was fetched, if any."""
+    import json
+
+    try:
+        return json.loads(_pins_path(path.parent).read_text()).get(path.name, {}).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def pin(path: Path) -> str:
+    import json
+
+    pins_file = _pins_path(path.parent)
+    try:
+        pins = json.loads(pins_file.read_text())
+    except (OSError, ValueError):
+        pins = {}
+    digest = file_sha256(path)
+    pins[path.name] = {"sha256": digest, "bytes": path.stat().st_size}
+    pins_file.write_text(json.dumps(pins, indent=1, sort_keys=True))
+    return digest
 
 
 # -- finding and checking files -------------------------------------------------------------
 def verify(path: Path, wf: WeightFile) -> None:
     """Raise if ``path``'s SHA-256 does not start with the manifest's digest (or prefix)."""
-    if wf.sha256 is None:
+    expected = wf.sha256 or pinned(path)
+    if expected is None:
         return
     actual = file_sha256(path)
-    if not actual.startswith(wf.sha256):
+    if not actual.startswith(expected):
+        if wf.sha256 is None:
+            raise WeightsError(f"{path}: SHA-256 {actual[:16]}... is not the {expected[:16]}... "
+                               f"recorded when it was fetched; the file changed: delete it and "
+                               f"fetch it again from {wf.url}")
         raise WeightsError(f"{path}: SHA-256 {actual[:16]}... does not match the published "
                            f"{wf.sha256[:16]}... for {wf.filename}; the file is corrupt or a "
                            f"different model: delete it and download it again from {wf.url}")
@@ -221,9 +277,13 @@ def fetch(name: str, dest: str | Path | None = None, timeout: float = 30.0,
         if not path.is_file():
             part = path.with_suffix(path.suffix + ".part")
             if progress:
-                progress(f"downloading {wf.url} -> {path}")
+                hint = mw.extra.get("size")
+                progress(f"downloading {wf.url} -> {path}" + (f" ({hint} in all)" if hint else ""))
             try:
                 with urllib.request.urlopen(wf.url, timeout=timeout) as resp, open(part, "wb") as fh:
+                    size = resp.headers.get("Content-Length")
+                    if progress and size:
+                        progress(f"{wf.filename}: {int(size) / 1e6:.1f} MB")
                     shutil.copyfileobj(resp, fh, 1 << 20)
             except (urllib.error.URLError, OSError) as exc:
                 part.unlink(missing_ok=True)
@@ -237,6 +297,11 @@ def fetch(name: str, dest: str | Path | None = None, timeout: float = 30.0,
                 part.unlink(missing_ok=True)
                 raise
             part.replace(path)
+            if wf.sha256 is None:
+                digest = pin(path)
+                if progress:
+                    progress(f"{path.name}: {path.stat().st_size} bytes, SHA-256 {digest} "
+                             "(recorded; checked from now on)")
         else:
             verify(path, wf)
         out.append(path)

@@ -14,8 +14,23 @@ from demixbench import STEMS
 SPLEETER = {"spleeter_4stems": 4, "spleeter_5stems": 5}
 DEMUCS_FILES = ("hdemucs_mmi", "htdemucs", "htdemucs_ft", "htdemucs_6s", "mdx", "mdx_q",
                 "mdx_extra", "mdx_extra_q")
+# MSST-format checkpoints (config.yaml + state dict) of small networks: the roformers on
+# bs-roformer 0.3.10, HT Demucs on demucs's class
+MSST = {
+    "bs_roformer": {"model": {"dim": 16, "depth": 1, "stereo": True, "num_stems": 1,
+                              "time_transformer_depth": 1, "freq_transformer_depth": 1,
+                              "dim_head": 8, "heads": 2, "linear_transformer_depth": 0,
+                              "mlp_expansion_factor": 4}},
+    "mel_band_roformer": {"model": {"dim": 16, "depth": 1, "stereo": True, "num_stems": 1,
+                                    "time_transformer_depth": 1, "freq_transformer_depth": 1,
+                                    "num_bands": 32, "dim_head": 8, "heads": 2,
+                                    "sample_rate": 44100}},
+    "msst_htdemucs": {"model": "htdemucs",
+                      "htdemucs": {"channels": 4, "depth": 2, "t_layers": 1, "t_heads": 2,
+                                   "bottom_channels": 0, "dconv_comp": 4, "num_subbands": 1}},
+}
 GENERATED = (*SPLEETER, "convtasnet", "unet", "demucs_lite", "hdemucs_high_musdb_plus",
-             *DEMUCS_FILES)
+             *DEMUCS_FILES, *MSST)
 # the trainable models' checkpoint format (demixbench train), in small configurations
 TRAINABLE = {"unet": {"channels": 4, "lstm_hidden": 16, "n_fft": 512, "hop": 128},
              "demucs_lite": {"channels": 8, "depth": 3}}
@@ -78,4 +93,26 @@ def generate(name: str, folder: Path) -> dict:
             model = HTDemucs(sources=sources, channels=8, t_layers=1, t_heads=2, segment=2)
             torch.save(_demucs_package(model), folder / wf.filename)
         return {"weights": str(folder), "verify_checksum": False}
+    if name in MSST:
+        return _msst(name, folder)
     raise KeyError(name)
+
+
+def _msst(name: str, folder: Path) -> dict:
+    """A small network's MSST config and ``torch.save(model.state_dict())``, as MSST writes them."""
+    import torch
+    import yaml
+
+    from demixbench.models.msst.networks import build
+
+    htdemucs = name == "msst_htdemucs"
+    config = {"audio": {"chunk_size": 65536, "sample_rate": 44100, "num_channels": 2},
+              "training": {"instruments": list(STEMS) if htdemucs else ["vocals", "other"],
+                           "target_instrument": None if htdemucs else "vocals",
+                           "samplerate": 44100, "segment": 1, "channels": 2},
+              "inference": {"batch_size": 2, "num_overlap": 2}, **MSST[name]}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    model = build("htdemucs" if htdemucs else name, config)
+    torch.save(model.state_dict(), folder / "model.ckpt")
+    return {"weights": str(folder / "model.ckpt"), "config": str(path)}

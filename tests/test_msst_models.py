@@ -1,0 +1,139 @@
+"""MSST-format checkpoints: MSST's own tiny reference checkpoints (``../shared/reference/
+msst-models``, random weights written by MSST's code, with MSST's ``demix`` output) load
+strictly into the separators and give MSST's output — the test that the format, the network
+and the inference protocol (batched window quirk, zero_dc) are right. Tolerance: the roformers
+reproduce it exactly (max abs difference 0.0 measured), HT Demucs within 1.1e-8 absolute
+(7.5e-7 of the output's peak), so the test allows 1e-7 absolute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from demixbench.errors import SeparatorError
+from demixbench.separators import default_registry
+from demixbench.weights import WeightsError
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "msst-models"
+CASES = [("bs_roformer", "bs_roformer"), ("mel_band_roformer", "mel_band_roformer"),
+         ("msst_htdemucs", "htdemucs")]
+
+pytest.importorskip("bs_roformer", reason="the roformers need bs-roformer==0.3.10")
+
+
+def _reference(model_type: str) -> Path:
+    folder = REFERENCE / model_type
+    if not (folder / "model.ckpt").is_file():
+        pytest.skip(f"MSST reference checkpoints not found at {folder}")
+    return folder
+
+
+@pytest.mark.parametrize("name,model_type", CASES)
+def test_reproduces_msst_demix(name, model_type):
+    folder = _reference(model_type)
+    sep = default_registry().create(name, weights=str(folder / "model.ckpt"),
+                                    config=str(folder / "config.yaml"))
+    mix = sf.read(folder / "input.wav", dtype="float32", always_2d=True)[0].T
+    out = sep.separate(mix, 44100)
+    compared = 0
+    for stem, est in out.items():
+        ref_file = folder / f"{stem}.npy"
+        if ref_file.is_file():
+            np.testing.assert_allclose(est, np.load(ref_file), rtol=0, atol=1e-7, err_msg=stem)
+            compared += 1
+    assert compared == (1 if model_type != "htdemucs" else 4)
+    if "accompaniment" in out:  # MSST's --extract_instrumental: the mixture minus the target
+        np.testing.assert_allclose(out["accompaniment"], mix - out["vocals"], atol=1e-7)
+
+
+def test_zero_dc_is_what_msst_does():
+    """Without MSST's zero_dc the roformer's output is not MSST's (the hook is not a no-op)."""
+    folder = _reference("bs_roformer")
+    from demixbench.models.msst.config import load_config
+    from demixbench.models.msst.demix import demix
+    from demixbench.models.msst.networks import build, load_strict
+
+    config = load_config(folder / "config.yaml")
+    config["model"]["zero_dc"] = False
+    model = build("bs_roformer", config)
+    load_strict(model, folder / "model.ckpt", "bs_roformer")
+    mix = sf.read(folder / "input.wav", dtype="float32", always_2d=True)[0].T
+    diff = np.abs(demix(model, config, mix)[0] - np.load(folder / "vocals.npy")).max()
+    assert diff > 1e-5
+
+
+def test_batch_size_is_part_of_the_identity():
+    folder = _reference("htdemucs")
+    reg = default_registry()
+    a = reg.create("msst_htdemucs", weights=str(folder / "model.ckpt"),
+                   config=str(folder / "config.yaml"))
+    b = reg.create("msst_htdemucs", weights=str(folder / "model.ckpt"),
+                   config=str(folder / "config.yaml"), batch_size=1)
+    assert a.config_hash() != b.config_hash()
+    assert {w["file"] for w in a.config()["weights"]} == {"model.ckpt", "config.yaml"}
+
+
+def test_mismatched_checkpoint_names_the_keys():
+    bs, mel = _reference("bs_roformer"), _reference("mel_band_roformer")
+    with pytest.raises(WeightsError, match=r"does not fit the bs_roformer network.*missing: "
+                                           r"final_norm\.gamma.*pass the config"):
+        default_registry().create("bs_roformer", weights=str(mel / "model.ckpt"),
+                                  config=str(bs / "config.yaml"))
+
+
+def test_msst_only_key_the_package_cannot_build(tmp_path):
+    folder = _reference("bs_roformer")
+    text = (folder / "config.yaml").read_text().replace("mlp_expansion_factor: 4",
+                                                        "mlp_expansion_factor: 2")
+    (tmp_path / "config.yaml").write_text(text)
+    with pytest.raises(SeparatorError, match=r"mlp_expansion_factor=2 \(bs-roformer 0\.3\.10 "
+                                             r"has 4\)"):
+        default_registry().create("bs_roformer", weights=str(folder / "model.ckpt"),
+                                  config=str(tmp_path / "config.yaml"))
+
+
+def test_missing_config_is_one_line(tmp_path):
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(b"")
+    with pytest.raises(SeparatorError, match=r"no config for .*--param bs_roformer\.config="):
+        default_registry().create("bs_roformer", weights=str(ckpt))
+
+
+def test_no_published_default_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEMIXBENCH_CACHE", str(tmp_path))
+    from demixbench.weights import MissingWeightsError
+
+    with pytest.raises(MissingWeightsError, match=r"model_bs_roformer_ep_317_sdr_12\.9755\.ckpt"
+                                                  r".*demixbench fetch bs_roformer"):
+        default_registry().create("bs_roformer")
+
+
+def test_fetch_records_the_checksum_and_checks_it(monkeypatch, tmp_path):
+    """Files with no published checksum: the first fetch records their SHA-256, a later change
+    of the file is refused; an unreachable server is a one-line error naming the URL."""
+    from demixbench import weights
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "m.ckpt").write_bytes(b"weights")
+    (src / "m.yaml").write_text("audio: {}\n")
+    fake = weights.ModelWeights("bs_roformer", tuple(
+        weights.WeightFile(n, (src / n).as_uri(), None) for n in ("m.ckpt", "m.yaml")))
+    monkeypatch.setattr(weights, "manifest", lambda name: fake)
+    dest = tmp_path / "cache"
+    said = []
+    paths = weights.fetch("bs_roformer", dest, progress=said.append)
+    assert [p.name for p in paths] == ["m.ckpt", "m.yaml"]
+    assert any("SHA-256" in s and "recorded" in s for s in said)
+    weights.locate("bs_roformer", dest)  # the recorded digest matches
+    (dest / "m.ckpt").write_bytes(b"other weights")
+    with pytest.raises(WeightsError, match="recorded when it was fetched"):
+        weights.locate("bs_roformer", dest)
+    gone = weights.ModelWeights("bs_roformer", (weights.WeightFile(
+        "x.ckpt", "http://127.0.0.1:9/x.ckpt", None),))
+    monkeypatch.setattr(weights, "manifest", lambda name: gone)
+    with pytest.raises(WeightsError, match=r"could not download http://127\.0\.0\.1:9/x\.ckpt"):
+        weights.fetch("bs_roformer", dest, timeout=2)
