@@ -16,11 +16,13 @@ SR = 44100
 def test_every_metric_has_unit_and_direction():
     builtin = {"sdr", "isr", "sir", "sar", "si_sdr", "usdr"}
     msst = {"msst_sdr", "k_sdr", "msst_si_sdr", "l1_freq", "bleedless", "fullness", "aura_stft",
-            "aura_mrstft"}
-    assert set(METRICS) == builtin | msst
+            "aura_mrstft", "log_wmse"}
+    mireval = {"mireval_sdr", "mireval_sir", "mireval_sar"}
+    assert set(METRICS) == builtin | msst | mireval
     for m in METRICS.values():
         assert m.higher_is_better is True and m.aggregate in ("median", "mean")
-        assert m.unit == ("dB" if m.name in builtin | {"msst_sdr", "msst_si_sdr"} else "score")
+        dbs = builtin | mireval | {"msst_sdr", "msst_si_sdr"}
+        assert m.unit == ("dB" if m.name in dbs else "score")
     assert METRICS["usdr"].aggregate == "mean"  # MDX averages tracks
     assert all(METRICS[n].aggregate == "mean" for n in msst)  # MSST averages tracks
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not REFERENCE.is_file() or not AUDIO.is_dir(),
                                 reason="the MSST reference values are not beside the repository")
 OURS = {"sdr": msst.msst_sdr, "k_sdr": msst.k_sdr, "si_sdr": msst.msst_si_sdr,
         "l1_freq": msst.l1_freq, "bleedless": msst.bleedless, "fullness": msst.fullness,
-        "aura_stft": msst.aura_stft, "aura_mrstft": msst.aura_mrstft}
+        "aura_stft": msst.aura_stft, "aura_mrstft": msst.aura_mrstft, "log_wmse": msst.log_wmse}
 WINDOW = 441000  # the reference's 'values' score the first 10 s
 
 
@@ -45,7 +45,7 @@ def cases():
         else:
             noise = np.random.default_rng(0).standard_normal(ref.shape) * 0.01
             est = (0.8 * ref + noise).astype(np.float32)
-        out.append((v, ref, est))
+        out.append((v, ref, est, mix))
     return out
 
 
@@ -53,7 +53,11 @@ def cases():
 def test_every_reference_value_matches(cases, metric):
     if metric.startswith("aura"):
         pytest.importorskip("auraloss", reason="auraloss is not installed (extra msst)")
-    mine = [(v, OURS[metric](ref, est, 44100)) for v, ref, est in cases if v["metric"] == metric]
+    if metric == "log_wmse":
+        pytest.importorskip("log_wmse_audio_quality", reason="extra msst is not installed")
+    extra = {"mixture"} if metric == "log_wmse" else set()
+    mine = [(v, OURS[metric](ref, est, 44100, **{k: mix for k in extra}))
+            for v, ref, est, mix in cases if v["metric"] == metric]
     assert len(mine) == 24  # 2 tracks x 4 targets x 3 estimates
     for v, got in mine:
         assert got == pytest.approx(v["value"], rel=1e-4), v
@@ -61,11 +65,31 @@ def test_every_reference_value_matches(cases, metric):
 
 def test_msst_metrics_are_registered_with_their_direction_and_run_through_the_cli(tmp_path):
     for name in ("msst_sdr", "k_sdr", "msst_si_sdr", "l1_freq", "bleedless", "fullness",
-                 "aura_stft", "aura_mrstft"):
+                 "aura_stft", "aura_mrstft", "log_wmse"):
         assert METRICS[name].higher_is_better and METRICS[name].aggregate == "mean"
+    report = tmp_path / "r.html"
     code, out, err = cli("run", "--dataset", "synthetic:1", "--separators", "mix", "--excerpt",
-                         "2", "--metrics", "sdr,usdr,msst_sdr,bleedless,fullness", "--no-report",
-                         "--quiet", "--store", str(tmp_path / "s.sqlite"))
+                         "2", "--metrics", "sdr,usdr,msst_sdr,bleedless,fullness,log_wmse",
+                         "--report", str(report), "--quiet", "--store", str(tmp_path / "s.sqlite"))
     assert code == 0, err
     head = out.splitlines()[0].split()
-    assert head[3:8] == ["cSDR", "uSDR", "msst_sdr", "bleedless", "fullness"]
+    assert head[3:9] == ["cSDR", "uSDR", "msst_sdr", "bleedless", "fullness", "log_wmse"]
+    html = report.read_text()
+    assert "log_wmse" in html and "higher is better" in html
+
+
+def test_log_wmse_scores_a_silent_target(tmp_path):
+    """log-WMSE is defined for digital silence (its reason to exist): MSST scores the silent
+    bass of 2.Lithium's first 10 s, and so does the scorer."""
+    pytest.importorskip("log_wmse_audio_quality", reason="extra msst is not installed")
+    from demixbench.metrics.scoring import score_track
+
+    rng = np.random.default_rng(1)
+    refs = {k: rng.standard_normal((2, 44100)) * 0.1 for k in ("drums", "other", "vocals")}
+    refs["bass"] = np.zeros((2, 44100))
+    ests = {k: (v + rng.standard_normal(v.shape) * 0.01).astype(np.float32) for k, v in refs.items()}
+    got = {s.metric: s for s in score_track(refs, ests, ["log_wmse", "usdr"], 44100)
+           if s.target == "bass"}
+    assert got["usdr"].nan_reason == "silent reference"  # the suite's rule for the others
+    assert got["log_wmse"].value == pytest.approx(
+        msst.log_wmse(refs["bass"], ests["bass"], 44100, mixture=sum(refs.values())), rel=1e-9)

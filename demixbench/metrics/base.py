@@ -4,7 +4,8 @@ A metric declares its unit, its direction, how per-track values are aggregated o
 its *scope*:
 
 - ``"signal"``: computed per target on the whole excerpt,
-  ``compute(reference, estimate, sample_rate) -> float`` with both ``(channels, samples)``;
+  ``compute(reference, estimate, sample_rate) -> float`` with both ``(channels, samples)``
+  (and ``mixture=`` too when it declares ``needs_mixture``);
 - ``"bss_group"``: computed framewise on a BSS Eval group of sources (museval's grouping,
   :func:`demixbench.metrics.scoring.bss_groups`),
   ``compute(references, estimates, sample_rate, win=, hop=, backend=) -> {name: (nsrc, nwin)}``
@@ -41,6 +42,11 @@ class MetricInfo:
     compute: Callable[..., Any] | None = None
     # signal scope: still defined when the estimate is digital silence (uSDR is, SI-SDR is not)
     defined_for_silent_estimate: bool = False
+    # signal scope: compute also takes ``mixture=`` (the track's mixture, (channels, samples));
+    # log-WMSE scales by the mixture's level
+    needs_mixture: bool = False
+    # signal scope: still defined when the reference is digital silence (log-WMSE is, by design)
+    defined_for_silent_reference: bool = False
     # the constants its definition depends on (uSDR's delta, BSS Eval's filter length, ...):
     # recorded with each run, and two runs are compared only when they agree
     parameters: Mapping[str, Any] = field(default_factory=dict, hash=False)

@@ -16,7 +16,9 @@ every value there to 1e-4 relative):
   ``n_fft`` 4096, hop 1024, periodic Hann, centred with zero padding) in dB, floored 80 dB
   under each signal's maximum; ``d = dB(est) − dB(ref)``; bleedless ``100 / (1 + mean(d > 0))``
   (energy the estimate has and the reference lacks: bleed), fullness ``100 / (1 + mean(−d | d <
-  0))`` (energy the estimate misses).
+  0))`` (energy the estimate misses);
+- ``log_wmse``: log-WMSE through **log-wmse-audio-quality** (the metric's reference
+  implementation; extra ``msst``), with MSST's channel pairing (see :func:`log_wmse`).
 
 They are computed with numpy (the STFTs) and librosa (the mel filterbank), not torch, so
 they run wherever demixbench does: numpy's FFT of the same frames gives torch.stft's
@@ -26,9 +28,12 @@ not need gigabytes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
+
+from ..errors import MetricError
 
 EPS = 1e-8
 BLOCK = 256  # STFT frames computed at a time
@@ -186,3 +191,49 @@ AURA_STFT = _info("aura_stft", "score", "MSST's aura_stft: auraloss STFT loss (s
 AURA_MRSTFT = _info("aura_mrstft", "score", "MSST's aura_mrstft: auraloss multi-resolution mel "
                     "STFT loss, A-weighted, as 100/(1 + 10 loss) (0-100; needs auraloss)",
                     aura_mrstft, fft_sizes=[1024, 2048, 4096], n_mels=128)
+
+
+# -- log-WMSE --------------------------------------------------------------------------------
+# log-wmse-audio-quality is the metric's reference implementation (numpy, its hearing-weighting
+# filter shipped with it); MSST calls torch-log-wmse, which needs torchaudio (no wheel works
+# beside CPU torch 2.13 here) and whose 1.x releases refuse MSST's call. MSST's call puts the
+# stereo channels on the *stem* axis, so every mixture channel's level scales every estimate
+# channel: the value is the mean over the 4 (mixture channel, estimate channel) pairs.
+LOG_WMSE_EPS = 1e-8
+
+
+def log_wmse(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100, *,
+             mixture: np.ndarray) -> float:
+    try:
+        from log_wmse_audio_quality.constants import (
+            ERROR_TOLERANCE_THRESHOLD,
+            INTERNAL_SAMPLE_RATE,
+            SCALER,
+        )
+        from log_wmse_audio_quality.freq_weighting_filter import HumanHearingSensitivityFilter
+    except ImportError as exc:
+        raise MetricError(f"log_wmse needs log-wmse-audio-quality ({exc}): pip install "
+                          "'demixbench[msst]'") from None
+    if sample_rate != INTERNAL_SAMPLE_RATE:
+        import soxr
+
+        reference, estimate, mixture = (soxr.resample(np.asarray(x).T, sample_rate,
+                                                      INTERNAL_SAMPLE_RATE, quality="HQ").T
+                                        for x in (reference, estimate, mixture))
+    filt = HumanHearingSensitivityFilter()
+    levels = np.sqrt(np.mean(filt(np.atleast_2d(mixture).astype(np.float32)) ** 2, axis=-1))
+    diff = (filt(np.atleast_2d(estimate).astype(np.float32))
+            - filt(np.atleast_2d(reference).astype(np.float32)))
+    values = []
+    for level in levels:
+        d = diff / (level + LOG_WMSE_EPS)
+        d[np.abs(d) < ERROR_TOLERANCE_THRESHOLD] = 0.0
+        values.extend(SCALER * np.log(np.mean(d ** 2, axis=-1) + LOG_WMSE_EPS))
+    return float(np.mean(values))
+
+
+LOG_WMSE = _info("log_wmse", "score", "log-WMSE (MSST's call): -4 ln of the hearing-weighted "
+                 "error scaled by the mixture's level; defined for silent targets (needs "
+                 "log-wmse-audio-quality)", log_wmse, filter="log-wmse-audio-quality 4000 taps",
+                 eps=LOG_WMSE_EPS, channel_pairs="mixture x estimate")
+LOG_WMSE = replace(LOG_WMSE, needs_mixture=True, defined_for_silent_reference=True)

@@ -138,13 +138,15 @@ def _infos(metrics: Sequence[str]) -> list[MetricInfo]:
 
 def score_track(references: Mapping[str, np.ndarray], estimates: Mapping[str, np.ndarray],
                 metrics: Sequence[str], sample_rate: int, win_seconds: float = 1.0,
-                hop_seconds: float | None = None, bsseval: str = "numpy") -> list[Score]:
+                hop_seconds: float | None = None, bsseval: str = "numpy",
+                mixture: np.ndarray | None = None) -> list[Score]:
     """Score every target present in both ``references`` and ``estimates``.
 
     Shape: each signal ``(channels, samples)``; references and estimates of a target must have
     the same shape. ``metrics`` are names of :data:`METRICS`. Returns one :class:`Score` per
     (target, metric), NaN values carrying their reason. ``bsseval`` picks the BSS Eval backend
-    ("numpy" or "museval", see :func:`bss_eval_v4`).
+    ("numpy" or "museval", see :func:`bss_eval_v4`). ``mixture`` is the track's mixture for
+    metrics that need it (default: the sum of the stems' references).
     """
     infos = _infos(metrics)
     refs = with_accompaniment(references)
@@ -156,8 +158,13 @@ def score_track(references: Mapping[str, np.ndarray], estimates: Mapping[str, np
             raise MetricError(f"target {t}: reference {refs[t].shape} and estimate "
                               f"{ests[t].shape} differ in shape")
     scores: list[Score] = []
-    scores += _signal_scores(refs, ests, targets, [m for m in infos if m.scope == "signal"],
-                             sample_rate)
+    signal = [m for m in infos if m.scope == "signal"]
+    if mixture is None and any(m.needs_mixture for m in signal):
+        keys = [k for k in references if k != "accompaniment"]
+        if "accompaniment" in references and len(keys) <= 1:  # vocals + accompaniment
+            keys.append("accompaniment")
+        mixture = np.sum([references[k] for k in keys], axis=0) if keys else None
+    scores += _signal_scores(refs, ests, targets, signal, sample_rate, mixture)
     group_metrics = [m for m in infos if m.scope == "bss_group"]
     if group_metrics:
         win = int(round(win_seconds * sample_rate))
@@ -169,15 +176,22 @@ def score_track(references: Mapping[str, np.ndarray], estimates: Mapping[str, np
     return scores
 
 
-def _signal_scores(refs, ests, targets, infos: list[MetricInfo], sample_rate: int) -> list[Score]:
+def _signal_scores(refs, ests, targets, infos: list[MetricInfo], sample_rate: int,
+                   mixture: np.ndarray | None = None) -> list[Score]:
     out = []
     for t in targets:
         silent_ref, silent_est = _silent(refs[t]), _silent(ests[t])
         for m in infos:
-            if silent_ref:
+            if silent_ref and not m.defined_for_silent_reference:
                 out.append(Score(t, m.name, float("nan"), "silent reference"))
             elif silent_est and not m.defined_for_silent_estimate:
                 out.append(Score(t, m.name, float("nan"), "silent estimate"))
+            elif m.needs_mixture:
+                if mixture is None:
+                    out.append(Score(t, m.name, float("nan"), "no mixture to scale by"))
+                else:
+                    out.append(Score(t, m.name, float(m.compute(refs[t], ests[t], sample_rate,
+                                                                mixture=mixture))))
             else:
                 out.append(Score(t, m.name, float(m.compute(refs[t], ests[t], sample_rate))))
     return out
@@ -261,14 +275,13 @@ def _group_scores(refs, ests, targets, infos: list[MetricInfo], sample_rate: int
             detail = {"group": got.group} if got.group else {}
             out.extend(Score(t, m.name, float("nan"), got.reason, dict(detail)) for m in infos)
             continue
-        first = got.frames[infos[0].name]
-        valid = int(np.sum(~np.isnan(first)))
         quiet = _quiet_frames(refs[t], win, hop)
-        common = {"frames": int(first.size), "valid_frames": valid, "quiet_frames": len(quiet),
-                  "quiet_frame_index": quiet, "group": got.group, "hop_seconds": hop / sample_rate}
+        common = {"quiet_frames": len(quiet), "quiet_frame_index": quiet, "group": got.group,
+                  "hop_seconds": hop / sample_rate}
         for m in infos:
-            v = got.frames[m.name]
-            detail = {**common, "frame_values": _frame_values(v)}
+            v = got.frames[m.name]  # whole-signal metrics (mir_eval's) have one "frame"
+            detail = {**common, "frames": int(v.size), "valid_frames": int(np.sum(~np.isnan(v))),
+                      "frame_values": _frame_values(v)}
             if not np.any(~np.isnan(v)):
                 out.append(Score(t, m.name, float("nan"), "no scorable frame", detail))
             else:

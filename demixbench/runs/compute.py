@@ -134,7 +134,8 @@ class UnitComputer:
         token = HANDOVER_NOTICE.set(lambda msg: self.progress(f"  {msg}"))
         try:
             scored = [(index, score_track(step_refs, estimates, self.config.metrics, sr,
-                                          self.config.win, bsseval=self.config.bsseval), info)
+                                          self.config.win, bsseval=self.config.bsseval,
+                                          mixture=mixture), info)
                       for index, estimates, info, step_refs in steps]
         finally:
             HANDOVER_NOTICE.reset(token)
