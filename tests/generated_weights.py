@@ -30,7 +30,7 @@ MSST = {
                                    "bottom_channels": 0, "dconv_comp": 4, "num_subbands": 1}},
 }
 GENERATED = (*SPLEETER, "convtasnet", "unet", "demucs_lite", "hdemucs_high_musdb_plus",
-             *DEMUCS_FILES, *MSST)
+             *DEMUCS_FILES, *MSST, "audio_separator")
 # the trainable models' checkpoint format (demixbench train), in small configurations
 TRAINABLE = {"unet": {"channels": 4, "lstm_hidden": 16, "n_fft": 512, "hop": 128},
              "demucs_lite": {"channels": 8, "depth": 3}}
@@ -95,10 +95,29 @@ def generate(name: str, folder: Path) -> dict:
         return {"weights": str(folder), "verify_checksum": False}
     if name in MSST:
         return _msst(name, folder)
+    if name == "audio_separator":  # a small bs_roformer in a model folder UVR's list names
+        import json
+
+        import audio_separator.separator  # noqa: F401  (ImportError: the case is skipped)
+
+        from bs_roformer.bs_roformer import DEFAULT_FREQS_PER_BANDS
+
+        # audio-separator tells a RoFormer config from an MDX23C one by its band keys
+        _msst("bs_roformer", folder, {"freqs_per_bands": list(DEFAULT_FREQS_PER_BANDS)},
+              {"hop_length": 512, "n_fft": 2048, "dim_f": 1024, "dim_t": 129,
+               "min_mean_abs": 0.001})
+        (folder / "model.ckpt").rename(folder / "tiny.ckpt")
+        (folder / "config.yaml").rename(folder / "tiny.yaml")
+        lists = {f"{k}_download_list": {} for k in ("demucs", "vr", "mdx", "mdx23c", "roformer")}
+        lists.update(mdx_download_vip_list={}, mdx23c_download_vip_list={})
+        lists["roformer_download_list"] = {"Roformer Model: tiny": {"tiny.ckpt": "tiny.yaml"}}
+        (folder / "download_checks.json").write_text(json.dumps(lists))
+        return {"model": "tiny.ckpt", "model_dir": str(folder)}
     raise KeyError(name)
 
 
-def _msst(name: str, folder: Path) -> dict:
+def _msst(name: str, folder: Path, extra_model: dict | None = None,
+          extra_audio: dict | None = None) -> dict:
     """A small network's MSST config and ``torch.save(model.state_dict())``, as MSST writes them."""
     import torch
     import yaml
@@ -111,6 +130,10 @@ def _msst(name: str, folder: Path) -> dict:
                            "target_instrument": None if htdemucs else "vocals",
                            "samplerate": 44100, "segment": 1, "channels": 2},
               "inference": {"batch_size": 2, "num_overlap": 2}, **MSST[name]}
+    if extra_model:
+        config["model"] = {**config["model"], **extra_model}
+    if extra_audio:
+        config["audio"] = {**config["audio"], **extra_audio}
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     model = build("htdemucs" if htdemucs else name, config)
