@@ -28,6 +28,7 @@ _MAX_REFINEMENTS = 8
 # added to the equilibrated Gram system's unit diagonal for the factorisation only (see
 # _toeplitz_solve): small enough that refinement removes it in one or two steps
 _PRECONDITION = 1e-14
+_INDEPENDENT = 1e-8  # smallest eigenvalue of the equilibrated zero-lag block for that
 
 # -- the Gram systems -----------------------------------------------------------------------------
 def gram_matrix(r_refs: np.ndarray) -> np.ndarray:
@@ -169,9 +170,13 @@ def _toeplitz_solve(blocks: np.ndarray, y: np.ndarray, accept: float = _ACCEPTED
     try:
         with np.errstate(all="ignore"):
             factored = blocks.copy()
-            factored[0] += _PRECONDITION * np.eye(blocks.shape[1])
+            # only where the channels themselves are independent: identical reference
+            # channels (an exactly singular system, whose filters are not unique) must still
+            # fail here, so that the caller hands them to museval's own solver
+            if np.linalg.eigvalsh(blocks[0])[0] > _INDEPENDENT:
+                factored[0] += _PRECONDITION * np.eye(blocks.shape[1])
             system = BlockLevinson(factored[None])  # (stacked arrays: faster products here)
-            exact = system if _PRECONDITION == 0 else BlockLevinson.products(blocks[None])
+            exact = BlockLevinson.products(blocks[None])
             y = y[None]
             x = system.solve(y)
             res = y - exact.matvec(x)
