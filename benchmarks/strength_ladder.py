@@ -14,8 +14,9 @@ each wrapped in progressive inference on every target with the linear schedule
 and the blind adaptive β (those cost as much again per target: on a 2-core CPU the default
 study is about an hour). It runs once on the two demo songs
 whole (``cc0-eval``, which no model here trains on) cut into ``--excerpts-per-track``
-non-overlapping excerpts each, and once on the synthetic test split; the tables pair over
-excerpts. Every run goes through ``demixbench run`` (same store, resumable: the same command
+non-overlapping excerpts each, and once on the synthetic test split; the tables pair songs (a
+song's excerpts are averaged first: they are not independent), so on cc0-eval n = 2 and no
+test can reach p < 0.5. Every run goes through ``demixbench run`` (same store, resumable: the same command
 again computes only what is missing). The tables and the HTML report of each dataset cover every
 complete run of the store on that dataset cut the same way, so the ladder may be run in parts
 (``--separators`` subsets, in parallel processes) or grown later; the report's "Does
@@ -25,7 +26,8 @@ gain.
 Written to ``--out``: ``study.sqlite`` (the rows), ``<dataset>.html`` (the reports) and
 ``ladder.md`` (the tables printed at the end: per separator and target, step 0, the best, final
 and worst step's paired gain with CI and Holm-corrected Wilcoxon p, and Spearman's ρ between
-one-shot quality and gain over the blind separators).
+one-shot quality and gain over the blind separators, one point per separator, with its exact
+permutation p).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from demixbench import STEMS
 from demixbench.cli import main as demixbench
 from demixbench.reports.ladder import ladder_curves, markdown, strength_correlation
 from demixbench.reports.report import write_report
-from demixbench.runs.rows import load_rows
+from demixbench.runs.rows import load_rows, song_ids, track_ids
 from demixbench.runs.store import ResultsStore
 
 HERE = Path(__file__).resolve().parent
@@ -159,9 +161,12 @@ def main(argv=None) -> int:
         write_report(store_path, out / f"{name}.html", ids,
                      title=f"Strength ladder on {name}")
         curves = ladder_curves(rows, configs, metrics)
-        tracks = rows["dataset"].str.cat(rows["track"], sep="/").nunique()
-        title = (f"{name}: {tracks} excerpts of {args.excerpt:g} s, run(s) {', '.join(ids)} "
-                 f"({time.perf_counter() - t0:.0f} s)")
+        tracks, songs = track_ids(rows).nunique(), song_ids(rows).nunique()
+        cut = (f"{songs} songs cut into {tracks} excerpts" if tracks > songs
+               else f"{songs} songs, one excerpt each")
+        took = "" if args.tables_only else f"; {time.perf_counter() - t0:.0f} s"
+        title = (f"{name}: {cut} of {args.excerpt:g} s (tests pair the {songs} songs), run(s) "
+                 f"{', '.join(ids)}{took}")
         tables.append(markdown(curves, strength_correlation(curves), title))
         print("\n" + tables[-1])
     (out / "ladder.md").write_text("\n".join(tables))

@@ -55,6 +55,7 @@ class AudioSeparator(Separator):
     sample_rate = 44100
     channels = 2
     needs_weights = True
+    default_run = False  # it runs the model file it is given: only when named
     description = ("a model file run by python-audio-separator from a local model folder "
                    "(UVR / MSST models; extra audio-separator)")
 
