@@ -66,3 +66,21 @@ def test_through_the_cli(tmp_path):
                          "--store", str(tmp_path / "s.sqlite"))
     assert code == 0, err
     assert out.splitlines()[0].split()[3:5] == ["cSDR", "mireval_sdr"]
+
+
+def test_a_metric_whose_package_is_missing_stops_the_run_before_it_separates(monkeypatch,
+                                                                              tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mir_eval" else real(name, *a))
+    code, out, err = cli("run", "--dataset", "synthetic:1", "--separators", "mix", "--metrics",
+                         "usdr,mireval_sdr", "--no-report", "--store", str(tmp_path / "s.sqlite"))
+    assert code != 0
+    assert "mireval_sdr needs mir_eval: pip install 'demixbench[mireval]'" in err
+    assert "[1/1]" not in err  # nothing separated
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:  # and no run left behind
+        assert db.execute("select count(*) from runs").fetchone()[0] == 0

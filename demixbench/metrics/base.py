@@ -47,6 +47,19 @@ class MetricInfo:
     needs_mixture: bool = False
     # signal scope: still defined when the reference is digital silence (log-WMSE is, by design)
     defined_for_silent_reference: bool = False
+    # modules its compute imports, and the pip requirement that provides them: a run checks
+    # them before it separates anything (:meth:`missing`)
+    requires: tuple[str, ...] = ()
+    install: str = ""
+
+    def missing(self) -> str | None:
+        """Why this metric cannot be computed here (a module it needs is absent), or None."""
+        import importlib.util
+
+        absent = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if not absent:
+            return None
+        return (f"{self.name} needs {', '.join(absent)}: pip install {self.install or absent[0]}")
     # the constants its definition depends on (uSDR's delta, BSS Eval's filter length, ...):
     # recorded with each run, and two runs are compared only when they agree
     parameters: Mapping[str, Any] = field(default_factory=dict, hash=False)

@@ -46,7 +46,8 @@ def bss_eval_sources(references: np.ndarray, estimates: np.ndarray, sample_rate:
 def _info(name: str, what: str) -> MetricInfo:
     return MetricInfo(name, "dB", True, f"mir_eval bss_eval_sources {what} (BSS Eval v3, whole "
                       "signal, stems averaged to mono; seed reports 001/003)", "median",
-                      "bss_group", bss_eval_sources, parameters=PARAMETERS)
+                      "bss_group", bss_eval_sources, parameters=PARAMETERS,
+                      requires=("mir_eval",), install="'demixbench[mireval]'")
 
 
 MIREVAL_SDR = _info("mireval_sdr", "SDR")

@@ -161,14 +161,15 @@ def aura_mrstft(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 
         return 100 / (1 + 10 * float(loss(ref, est)))
 
 
-def _info(name: str, unit: str, description: str, compute, **parameters):
+def _info(name: str, unit: str, description: str, compute, requires=(), **parameters):
     from .base import MetricInfo
 
     # every one is a finite number for a silent estimate (MSST scores it), none for a silent
     # reference (the suite's rule for every metric: NaN with its reason)
     return MetricInfo(name, unit, True, description, "mean", "signal", compute,
                       defined_for_silent_estimate=True,
-                      parameters={"definition": "MSST utils/metrics.py", **parameters})
+                      parameters={"definition": "MSST utils/metrics.py", **parameters},
+                      requires=tuple(requires), install="'demixbench[msst]'" if requires else "")
 
 
 MSST_SDR = _info("msst_sdr", "dB", "MSST's SDR: whole excerpt, all channels and samples, eps "
@@ -187,10 +188,11 @@ K_SDR_METRIC = _info("k_sdr", "score", "MSST's k_sdr: its SDR clipped to [-10, 1
                      "to 0-100", k_sdr, k=K_SDR, eps=EPS)
 AURA_STFT = _info("aura_stft", "score", "MSST's aura_stft: auraloss STFT loss (spectral "
                   "convergence + log magnitude) as 100/(1 + 10 loss) (0-100; needs auraloss)",
-                  aura_stft, fft_size=1024, hop=256)
+                  aura_stft, requires=("auraloss", "torch"), fft_size=1024, hop=256)
 AURA_MRSTFT = _info("aura_mrstft", "score", "MSST's aura_mrstft: auraloss multi-resolution mel "
                     "STFT loss, A-weighted, as 100/(1 + 10 loss) (0-100; needs auraloss)",
-                    aura_mrstft, fft_sizes=[1024, 2048, 4096], n_mels=128)
+                    aura_mrstft, requires=("auraloss", "torch"), fft_sizes=[1024, 2048, 4096],
+                    n_mels=128)
 
 
 # -- log-WMSE --------------------------------------------------------------------------------
@@ -234,6 +236,7 @@ def log_wmse(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 441
 
 LOG_WMSE = _info("log_wmse", "score", "log-WMSE (MSST's call): -4 ln of the hearing-weighted "
                  "error scaled by the mixture's level; defined for silent targets (needs "
-                 "log-wmse-audio-quality)", log_wmse, filter="log-wmse-audio-quality 4000 taps",
+                 "log-wmse-audio-quality)", log_wmse, requires=("log_wmse_audio_quality",),
+                 filter="log-wmse-audio-quality 4000 taps",
                  eps=LOG_WMSE_EPS, channel_pairs="mixture x estimate")
 LOG_WMSE = replace(LOG_WMSE, needs_mixture=True, defined_for_silent_reference=True)

@@ -40,6 +40,9 @@ class Planner:
         if unknown:
             raise DemixbenchError(f"unknown metric(s) {', '.join(unknown)}; choose from "
                                   f"{', '.join(METRICS)}")
+        absent = [why for m in config.metrics if (why := METRICS[m].missing())]
+        if absent:  # before any separation, not after the first unit's
+            raise DemixbenchError(f"--metrics: {'; '.join(absent)}")
         for spec in config.strategies:
             parse_strategy(spec)  # a malformed spec is an error whatever the separators
         if config.excerpts_per_track < 1:
