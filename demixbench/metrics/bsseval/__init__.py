@@ -50,8 +50,9 @@ Here the same quantities are computed from one pass of correlations:
   (filters with large cancelling taps, or SAR above ~90 dB where ``||e - p||^2`` is a small
   difference) is recomputed by explicit float64 projections as museval does.
 
-Memory: at most 32 MB of frame correlations are kept between the correlation pass and the
-energies; longer inputs are correlated twice (once for the filters, once for the energies).
+Memory: up to 256 MB of frame correlations (a 5-minute 4-stem stereo track needs 157 MB) are kept
+between the correlation pass and the energies; longer inputs are correlated twice (once for the
+filters, once for the energies), 32 MB of frames at a time.
 
 Framing, the silence rule (a frame where any reference or any estimate sums to zero over its
 channels at every sample is NaN for all sources) and the energy ratios follow museval exactly.
