@@ -130,7 +130,7 @@ def _spleeter_2stems() -> ModelWeights:
 # MSST-format checkpoints (YAML config + state dict) published for the community's RoFormers:
 # viperx's vocals models as UVR redistributes them, configs from MSST's repository. Their
 # publishers give no checksum: `demixbench fetch` records each file's SHA-256 on first fetch
-# (pins.json beside the files) and checks it from then on.
+# (demixbench-pins.json beside the files) and checks it from then on.
 UVR_MODELS = "https://github.com/TRvlvr/model_repo/releases/download/all_public_uvr_models/"
 MSST_CONFIGS = ("https://raw.githubusercontent.com/ZFTurbo/Music-Source-Separation-Training/main/"
                 "configs/viperx/")

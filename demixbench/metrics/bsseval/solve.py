@@ -28,7 +28,9 @@ _MAX_REFINEMENTS = 8
 # added to the equilibrated Gram system's unit diagonal for the factorisation only (see
 # _toeplitz_solve): small enough that refinement removes it in one or two steps
 _PRECONDITION = 1e-14
-_INDEPENDENT = 1e-8  # smallest eigenvalue of the equilibrated zero-lag block for that
+# the equilibrated zero-lag block's smallest eigenvalue above which channels count as
+# independent (so that _PRECONDITION is added; see _toeplitz_solve)
+_INDEPENDENT = 1e-8
 
 # -- the Gram systems -----------------------------------------------------------------------------
 def gram_matrix(r_refs: np.ndarray) -> np.ndarray:
@@ -104,7 +106,11 @@ class BlockLevinson:
             Z[:, :nm + M, :M] = f_new
             Z[:, M:nm + 2 * M, M:] = b_new
             self.backward.append(b_new)
-        # products by FFT: S(k) for k = -(L-1)..L-1 at index k + L - 1, S(-k) = B(k)^T
+        self._set_products(blocks)
+
+    def _set_products(self, blocks: np.ndarray) -> None:
+        """Products by FFT: S(k) for k = -(L-1)..L-1 at index k + L - 1, S(-k) = B(k)^T."""
+        L = blocks.shape[1]
         seq = np.concatenate([blocks[:, :0:-1].transpose(0, 1, 3, 2), blocks], axis=1)
         self.nfft = sfft.next_fast_len(3 * L - 2, real=True)
         self.seq_f = sfft.rfft(seq, self.nfft, axis=1)  # (S, F, M, M)
@@ -114,11 +120,8 @@ class BlockLevinson:
         """An object whose :meth:`matvec` multiplies by the system of ``blocks``, without the
         factorisation (for refining against the exact system)."""
         out = cls.__new__(cls)
-        S, L, M, _ = blocks.shape
-        out.shape = (S, L, M)
-        seq = np.concatenate([blocks[:, :0:-1].transpose(0, 1, 3, 2), blocks], axis=1)
-        out.nfft = sfft.next_fast_len(3 * L - 2, real=True)
-        out.seq_f = sfft.rfft(seq, out.nfft, axis=1)
+        out.shape = blocks.shape[:3]
+        out._set_products(blocks)
         return out
 
     def solve(self, y: np.ndarray) -> np.ndarray:
