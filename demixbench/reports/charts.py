@@ -130,6 +130,8 @@ def frames(metric: str) -> dict:
         {"data": {"name": "nan"}, "mark": {"type": "tick", "color": "#d62728", "thickness": 2},
          "encoding": {"x": {"field": "t", "type": "quantitative"},
                       "y": {"value": 255},
+                      "opacity": {"condition": {"test": "datum.ghost", "value": 0},
+                                  "value": 1},
                       "tooltip": [{"field": "v", "title": "NaN frame of"},
                                   {"field": "t", "title": "frame start (s)"}]}},
     ]}
