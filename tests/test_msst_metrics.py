@@ -17,7 +17,8 @@ pytestmark = pytest.mark.skipif(not REFERENCE.is_file() or not AUDIO.is_dir(),
                                 reason="the MSST reference values are not beside the repository")
 OURS = {"sdr": msst.msst_sdr, "k_sdr": msst.k_sdr, "si_sdr": msst.msst_si_sdr,
         "l1_freq": msst.l1_freq, "bleedless": msst.bleedless, "fullness": msst.fullness,
-        "aura_stft": msst.aura_stft, "aura_mrstft": msst.aura_mrstft, "log_wmse": msst.log_wmse}
+        "aura_stft": msst.aura_stft, "aura_mrstft": msst.aura_mrstft, "log_wmse": msst.log_wmse,
+        "l1_snr": msst.l1_snr}
 WINDOW = 441000  # the reference's 'values' score the first 10 s
 
 
@@ -65,7 +66,7 @@ def test_every_reference_value_matches(cases, metric):
 
 def test_msst_metrics_are_registered_with_their_direction_and_run_through_the_cli(tmp_path):
     for name in ("msst_sdr", "k_sdr", "msst_si_sdr", "l1_freq", "bleedless", "fullness",
-                 "aura_stft", "aura_mrstft", "log_wmse"):
+                 "aura_stft", "aura_mrstft", "log_wmse", "l1_snr"):
         assert METRICS[name].higher_is_better and METRICS[name].aggregate == "mean"
     report = tmp_path / "r.html"
     code, out, err = cli("run", "--dataset", "synthetic:1", "--separators", "mix", "--excerpt",

@@ -18,7 +18,11 @@ every value there to 1e-4 relative):
   (energy the estimate has and the reference lacks: bleed), fullness ``100 / (1 + mean(−d | d <
   0))`` (energy the estimate misses);
 - ``log_wmse``: log-WMSE through **log-wmse-audio-quality** (the metric's reference
-  implementation; extra ``msst``), with MSST's channel pairing (see :func:`log_wmse`).
+  implementation; extra ``msst``), with MSST's channel pairing (see :func:`log_wmse`);
+- ``l1_snr``: minus torch-l1-snr's ``MultiL1SNRDBLoss`` with the package defaults MSST calls it
+  with (see :func:`l1_snr`), written here from its definition: torch-l1-snr imports
+  torchaudio, which does not load beside CPU torch 2.13, so the package is the test oracle
+  (its values in the reference file) rather than a dependency.
 
 They are computed with numpy (the STFTs) and librosa (the mel filterbank), not torch, so
 they run wherever demixbench does: numpy's FFT of the same frames gives torch.stft's
@@ -240,3 +244,75 @@ LOG_WMSE = _info("log_wmse", "score", "log-WMSE (MSST's call): -4 ln of the hear
                  filter="log-wmse-audio-quality 4000 taps",
                  eps=LOG_WMSE_EPS, channel_pairs="mixture x estimate")
 LOG_WMSE = replace(LOG_WMSE, needs_mixture=True, defined_for_silent_reference=True)
+
+
+# -- l1_snr ----------------------------------------------------------------------------------
+# torch-l1-snr 0.2.1's defaults, as MSST's call leaves them (the reference file's definition)
+L1SNR_EPS = 1e-3  # on the mean absolute values
+DBRMS_EPS = 1e-8  # on the mean power: silence reads -80 dB
+L1SNR_LMIN = -60.0  # dBRMS below which a reference counts as silent for the level weight
+L1SNR_LAMBDA = (0.1, 0.9)  # level-matching weight: minimum and extra range
+L1SNR_STFTS = ((512, 128), (1024, 256), (2048, 512))  # (n_fft = window, hop), Hann
+L1SNR_MIN_LENGTH = 512
+
+
+def _l1_ratio_db(error_sum: float, reference_sum: float, count: int) -> float:
+    """``10 log10((mean|error| + eps) / (mean|reference| + eps))``."""
+    return 10 * np.log10((error_sum / count + L1SNR_EPS) / (reference_sum / count + L1SNR_EPS))
+
+
+def _level_mismatch(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """The adaptive level-matching term ``lambda |L_est - L_ref|`` (levels in dB RMS): lambda
+    grows from 0.1 to 1 with the mismatch when the estimate is quieter than a non-silent
+    reference."""
+    level_ref, level_est = (20 * np.log10(np.sqrt(np.mean(x ** 2) + DBRMS_EPS))
+                            for x in (reference, estimate))
+    gap = abs(level_est - level_ref)
+    quieter = level_ref > max(level_est, L1SNR_LMIN)
+    share = min(max(gap / max(level_ref - L1SNR_LMIN, 1e-6), 0.0), 1.0)
+    low, extra = L1SNR_LAMBDA
+    return (low + quieter * extra * share) * gap
+
+
+def _stft_l1_ratio_db(reference: np.ndarray, estimate: np.ndarray, n_fft: int, hop: int) -> float:
+    """The complex-STFT term at one resolution: the L1 ratio of the real parts plus that of
+    the imaginary parts, STFT centred with reflect padding, periodic Hann of unit norm."""
+    from scipy.signal import get_window
+
+    window = get_window("hann", n_fft, fftbins=True)
+    window /= np.sqrt(np.sum(window ** 2))
+    sums = np.zeros(4)  # |Re err|, |Re ref|, |Im err|, |Im ref|
+    count = 0
+    for fe, fr in zip(_frames(estimate, n_fft, hop, "reflect"),
+                      _frames(reference, n_fft, hop, "reflect")):
+        e, r = np.fft.rfft(fe * window, axis=-1), np.fft.rfft(fr * window, axis=-1)
+        sums += [np.abs(e.real - r.real).sum(), np.abs(r.real).sum(),
+                 np.abs(e.imag - r.imag).sum(), np.abs(r.imag).sum()]
+        count += r.size
+    return _l1_ratio_db(sums[0], sums[1], count) + _l1_ratio_db(sums[2], sums[3], count)
+
+
+def l1_snr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 44100) -> float:
+    """MSST's ``l1_snr``: ``-(0.5 T + 0.5 S)`` with T the time-domain L1 ratio in dB plus the
+    adaptive level-matching term, S the mean over three STFT resolutions of the complex L1
+    ratios (resolutions longer than the signal are left out; with none left, S is the
+    time-domain ratio without the level term, as torch-l1-snr falls back)."""
+    ref = np.atleast_2d(np.asarray(reference, dtype=np.float64))
+    est = np.atleast_2d(np.asarray(estimate, dtype=np.float32)).astype(np.float64)
+    err = est - ref
+    plain = _l1_ratio_db(np.abs(err).sum(), np.abs(ref).sum(), ref.size)
+    time_term = plain + _level_mismatch(ref, est)
+    n = ref.shape[-1]
+    usable = [(f, h) for f, h in L1SNR_STFTS if n >= f // 2 + 1 and n // h + 1 >= 2]
+    if n < L1SNR_MIN_LENGTH or not usable:
+        spec_term = plain
+    else:
+        spec_term = float(np.mean([_stft_l1_ratio_db(ref, est, f, h) for f, h in usable]))
+    return float(-(0.5 * time_term + 0.5 * spec_term))
+
+
+L1_SNR = _info("l1_snr", "dB", "MSST's l1_snr: minus torch-l1-snr's multi-domain L1SNR-dB "
+               "loss (time domain with level matching, and 512/1024/2048-point complex STFTs)",
+               l1_snr, l1snr_eps=L1SNR_EPS, dbrms_eps=DBRMS_EPS, lmin=L1SNR_LMIN,
+               lambda0=L1SNR_LAMBDA[0], delta_lambda=L1SNR_LAMBDA[1],
+               n_ffts=[f for f, _ in L1SNR_STFTS], spec_weight=0.5)
