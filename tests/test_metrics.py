@@ -16,7 +16,7 @@ SR = 44100
 def test_every_metric_has_unit_and_direction():
     builtin = {"sdr", "isr", "sir", "sar", "si_sdr", "usdr"}
     msst = {"msst_sdr", "k_sdr", "msst_si_sdr", "l1_freq", "bleedless", "fullness", "aura_stft",
-            "aura_mrstft", "log_wmse"}
+            "aura_mrstft", "log_wmse", "l1_snr"}
     mireval = {"mireval_sdr", "mireval_sir", "mireval_sar"}
     assert set(METRICS) == builtin | msst | mireval
     for m in METRICS.values():
