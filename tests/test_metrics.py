@@ -21,7 +21,7 @@ def test_every_metric_has_unit_and_direction():
     assert set(METRICS) == builtin | msst | mireval
     for m in METRICS.values():
         assert m.higher_is_better is True and m.aggregate in ("median", "mean")
-        dbs = builtin | mireval | {"msst_sdr", "msst_si_sdr"}
+        dbs = builtin | mireval | {"msst_sdr", "msst_si_sdr", "l1_snr"}
         assert m.unit == ("dB" if m.name in dbs else "score")
     assert METRICS["usdr"].aggregate == "mean"  # MDX averages tracks
     assert all(METRICS[n].aggregate == "mean" for n in msst)  # MSST averages tracks
