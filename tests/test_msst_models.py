@@ -1,9 +1,13 @@
 """MSST-format checkpoints: MSST's own tiny reference checkpoints (``../shared/reference/
 msst-models``, random weights written by MSST's code, with MSST's ``demix`` output) load
 strictly into the separators and give MSST's output — the test that the format, the network
-and the inference protocol (batched window quirk, zero_dc) are right. Tolerance: the roformers
-reproduce it exactly (max abs difference 0.0 measured), HT Demucs within 1.1e-8 absolute
-(7.5e-7 of the output's peak), so the test allows 1e-7 absolute."""
+and the inference protocol (batched window quirk, zero_dc) are right. Tolerance: 1e-4 of the
+reference output's peak. float32 kernels differ between CPUs: on one machine the roformers
+reproduced MSST's output exactly (max abs difference 0.0) and HT Demucs within 7.5e-7 of the
+peak; on an AVX-512 AMD EPYC the roformers differ by up to 1.1e-5 (bs_roformer) and 1.9e-5
+(mel_band_roformer) of the peak (RMS 6e-6 of the output's), with 1 or 2 threads alike. A
+protocol error is far larger: leaving out MSST's zero_dc moves the output by 1.2e-2 of the
+peak."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from demixbench.weights import WeightsError
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "msst-models"
 CASES = [("bs_roformer", "bs_roformer"), ("mel_band_roformer", "mel_band_roformer"),
          ("msst_htdemucs", "htdemucs")]
+TOLERANCE = 1e-4  # of the reference output's peak (see above)
 
 pytest.importorskip("bs_roformer", reason="the roformers need bs-roformer==0.3.10")
 
@@ -42,7 +47,9 @@ def test_reproduces_msst_demix(name, model_type):
     for stem, est in out.items():
         ref_file = folder / f"{stem}.npy"
         if ref_file.is_file():
-            np.testing.assert_allclose(est, np.load(ref_file), rtol=0, atol=1e-7, err_msg=stem)
+            ref = np.load(ref_file)
+            np.testing.assert_allclose(est, ref, rtol=0, atol=TOLERANCE * np.abs(ref).max(),
+                                       err_msg=stem)
             compared += 1
     assert compared == (1 if model_type != "htdemucs" else 4)
     if "accompaniment" in out:  # MSST's --extract_instrumental: the mixture minus the target
@@ -61,8 +68,9 @@ def test_zero_dc_is_what_msst_does():
     model = build("bs_roformer", config)
     load_strict(model, folder / "model.ckpt", "bs_roformer")
     mix = sf.read(folder / "input.wav", dtype="float32", always_2d=True)[0].T
-    diff = np.abs(demix(model, config, mix)[0] - np.load(folder / "vocals.npy")).max()
-    assert diff > 1e-5
+    ref = np.load(folder / "vocals.npy")
+    diff = np.abs(demix(model, config, mix)[0] - ref).max()
+    assert diff > 10 * TOLERANCE * np.abs(ref).max()
 
 
 def test_batch_size_is_part_of_the_identity():
