@@ -147,10 +147,32 @@ def _msst(name: str) -> ModelWeights:
                         {"size": size})
 
 
+# open-unmix's published per-target state dicts on Zenodo, as the openunmix 1.3.0 package
+# names them (no checksum is published: recorded on first fetch). Sizes: the networks' float32
+# tensors (umxhq and umx 8.9 M values per target, umxl 28.3 M).
+ZENODO = "https://zenodo.org/records/"
+OPENUNMIX_PUBLISHED = {
+    "umxhq": ("3370489", ("bass-8d85a5bd", "drums-9619578f", "other-b52fbbf7", "vocals-b62c91ce"),
+              "about 142 MB"),
+    "umx": ("3370486", ("bass-646024d3", "drums-5a48008b", "other-f8e132cc", "vocals-c8df74a5"),
+            "about 142 MB"),
+    "umxl": ("5069601", ("bass-2ca1ce51", "drums-69e0ebd4", "other-c8c5b3e6", "vocals-bccbd9aa"),
+             "about 452 MB"),
+}
+
+
+def _openunmix(name: str) -> ModelWeights:
+    record, stems, size = OPENUNMIX_PUBLISHED[name]
+    return ModelWeights(name, tuple(WeightFile(f"{s}.pth", f"{ZENODO}{record}/files/{s}.pth", None)
+                                    for s in stems), {"size": size})
+
+
 def manifest(name: str) -> ModelWeights:
     """The files model ``name`` needs."""
     if name in MSST_PUBLISHED:
         return _msst(name)
+    if name in OPENUNMIX_PUBLISHED:
+        return _openunmix(name)
     if name in DEMUCS_NAMES:
         return _demucs_bag(name)
     if name == "spleeter_2stems":
@@ -163,7 +185,8 @@ def manifest(name: str) -> ModelWeights:
 
 
 def names() -> list[str]:
-    return [*DEMUCS_NAMES, "spleeter_2stems", "hdemucs_high_musdb_plus", *MSST_PUBLISHED]
+    return [*DEMUCS_NAMES, "spleeter_2stems", "hdemucs_high_musdb_plus", *MSST_PUBLISHED,
+            *OPENUNMIX_PUBLISHED]
 
 
 # -- checksums recorded on first fetch ------------------------------------------------------

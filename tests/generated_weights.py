@@ -29,8 +29,9 @@ MSST = {
                       "htdemucs": {"channels": 4, "depth": 2, "t_layers": 1, "t_heads": 2,
                                    "bottom_channels": 0, "dconv_comp": 4, "num_subbands": 1}},
 }
+OPENUNMIX = ("umxhq", "umx", "umxl")
 GENERATED = (*SPLEETER, "convtasnet", "unet", "demucs_lite", "hdemucs_high_musdb_plus",
-             *DEMUCS_FILES, *MSST, "audio_separator")
+             *DEMUCS_FILES, *MSST, "audio_separator", *OPENUNMIX)
 # the trainable models' checkpoint format (demixbench train), in small configurations
 TRAINABLE = {"unet": {"channels": 4, "lstm_hidden": 16, "n_fft": 512, "hop": 128},
              "demucs_lite": {"channels": 8, "depth": 3}}
@@ -113,7 +114,43 @@ def generate(name: str, folder: Path) -> dict:
         lists["roformer_download_list"] = {"Roformer Model: tiny": {"tiny.ckpt": "tiny.yaml"}}
         (folder / "download_checks.json").write_text(json.dumps(lists))
         return {"model": "tiny.ckpt", "model_dir": str(folder)}
+    if name in OPENUNMIX:
+        return _openunmix(name, folder)
     raise KeyError(name)
+
+
+def _openunmix(name: str, folder: Path, legacy: bool = True) -> dict:
+    """The published per-target state dicts of open-unmix model ``name`` (random networks of its
+    architecture, built by the openunmix package). umxhq's and umx's files were written by
+    open-unmix 1.0, whose networks also held their STFT window and sample rate: ``legacy``
+    adds those keys."""
+    import torch
+
+    from demixbench.errors import SeparatorError
+    from demixbench.separators.umx import openunmix_package
+    from demixbench.weights import manifest
+
+    try:
+        openunmix = openunmix_package()
+    except SeparatorError as exc:
+        raise ImportError(str(exc)) from None
+    spec = {"umxhq": "umxhq_spec", "umx": "umx_spec", "umxl": "umxl_spec"}[name]
+    networks = getattr(openunmix, spec)(pretrained=False)
+    for wf in manifest(name).files:
+        target = wf.filename.split("-", 1)[0]
+        net = networks[target]
+        with torch.no_grad():  # trained-looking statistics, so batch norm is not the identity
+            for bn in (net.bn1, net.bn2, net.bn3):
+                bn.running_mean.uniform_(-0.1, 0.1)
+                bn.running_var.uniform_(0.5, 2.0)
+            net.output_mean.uniform_(0.5, 1.5)
+        state = dict(net.state_dict())
+        if legacy and name != "umxl":
+            state.update({"stft.window": torch.hann_window(4096),
+                          "transform.0.window": torch.hann_window(4096),
+                          "sample_rate": torch.tensor(44100.0)})
+        torch.save(state, folder / wf.filename)
+    return {"weights": str(folder)}
 
 
 def _msst(name: str, folder: Path, extra_model: dict | None = None,
