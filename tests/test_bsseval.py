@@ -50,7 +50,8 @@ def irm1_case():
     return (np.stack([stems[k].T for k in keys]), np.stack([est[k].T for k in keys]))
 
 
-@pytest.mark.parametrize("win, hop", [(SR, SR), (SR // 2, SR // 4), (10 * SR, 10 * SR)])
+@pytest.mark.parametrize("win, hop", [(SR, SR), pytest.param(SR // 2, SR // 4, marks=pytest.mark.slow),
+                                      pytest.param(10 * SR, 10 * SR, marks=pytest.mark.slow)])
 def test_agrees_with_museval_on_every_frame(irm1_case, win, hop):
     refs, ests = irm1_case
     ours, theirs = _both(refs, ests, win, hop)
@@ -58,7 +59,7 @@ def test_agrees_with_museval_on_every_frame(irm1_case, win, hop):
     _assert_agree(ours, theirs)
 
 
-@pytest.mark.parametrize("nchan", [1, 3])
+@pytest.mark.parametrize("nchan", [1, pytest.param(3, marks=pytest.mark.slow)])
 def test_agrees_on_other_channel_counts_and_unequal_lengths(nchan, rng):
     n = SR // 4
     refs = rng.standard_normal((3, n, nchan))
@@ -112,7 +113,7 @@ def _vector_case(case: str):
 # singular: the filters are not unique, and every implementation's frame values carry round-off
 # from its solver. Cases 01, 03 and 09 still agree with the MATLAB toolbox to 1e-3 dB through
 # the framewise-filter variant (which solves singular frames museval's way) and run in seconds.
-@pytest.mark.parametrize("case", ["01", "03", "09"])
+@pytest.mark.parametrize("case", [pytest.param("01", marks=pytest.mark.slow), "03", "09"])
 def test_framewise_images_match_the_matlab_toolbox(case):
     block, refs, ests = _vector_case(case)
     ours, _ = bss_eval_images_v3(refs, ests, block["win"], block["hop"])
@@ -132,6 +133,7 @@ def test_v4_matches_museval_on_the_reference_vectors(case):
     _assert_agree(ours, theirs)
 
 
+@pytest.mark.slow
 def test_identical_reference_channels_give_museval_values_exactly(irm1_case):
     refs, ests = irm1_case
     refs = refs.copy()
@@ -163,6 +165,7 @@ def test_frames_near_rounding_are_recomputed_and_agree(rng):
     _assert_agree(ours, theirs)
 
 
+@pytest.mark.slow
 def test_long_tracks_mode_recomputes_frames_and_agrees(irm1_case, monkeypatch):
     # beyond _STORE_BYTES of frame correlations, the frames are correlated twice (once for the
     # filters, once for the energies) instead of being kept
@@ -172,6 +175,7 @@ def test_long_tracks_mode_recomputes_frames_and_agrees(irm1_case, monkeypatch):
     _assert_agree(ours, theirs)
 
 
+@pytest.mark.slow
 def test_a_source_whose_channels_cancel_is_silent(irm1_case):
     refs, ests = irm1_case
     refs = refs.copy()
@@ -213,6 +217,7 @@ def test_block_levinson_solves_a_block_toeplitz_system(rng):
 
 
 
+@pytest.mark.slow
 def test_estimates_of_uniform_noise_with_a_dc_offset_agree():
     # museval's own regression tests score uniform [0, 1] noise against a track: estimates
     # unlike their references, with a large DC offset. On references whose Gram system is well

@@ -81,6 +81,7 @@ def test_least_recently_used_entries_go_first_under_the_cap(tmp_path):
     assert left == ["k0", "k3"]
 
 
+@pytest.mark.slow
 def test_cache_commands_and_the_run_default_home(tmp_path, monkeypatch):
     home = tmp_path / "cache-home"
     monkeypatch.setenv("DEMIXBENCH_ESTIMATE_CACHE", str(home))

@@ -63,7 +63,13 @@ def weights_folder(tmp_path_factory):
     return tmp_path_factory.mktemp("generated-weights")
 
 
-@pytest.fixture(params=REGISTRY.names())
+# wrappers whose code path a faster case already runs (spleeter_2stems for 4/5 stems;
+# htdemucs_ft for the other four-model demucs bags): run with `-m slow`
+SLOW = {"spleeter_4stems", "spleeter_5stems", "mdx", "mdx_q", "mdx_extra", "mdx_extra_q"}
+
+
+@pytest.fixture(params=[pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                        for n in REGISTRY.names()])
 def separator(request, weights_folder) -> Separator:
     return _available(request.param, weights_folder)
 

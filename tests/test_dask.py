@@ -68,6 +68,7 @@ def test_dask_gives_the_rows_of_a_local_run_and_restores_thread_settings(tmp_pat
     assert '"executor": "dask"' in machine and '"workers": 2' in machine
 
 
+@pytest.mark.slow
 def test_labelled_separators_run_on_dask_as_they_run_here(tmp_path):
     """``unet@early`` (a label: another checkpoint of one model) is built on the workers from
     the same spec as here, so its units pass the configuration check and give the local rows."""
@@ -91,6 +92,7 @@ def test_labelled_separators_run_on_dask_as_they_run_here(tmp_path):
         a[("synthetic-test-000", "unet", 0, "vocals", "usdr")]
 
 
+@pytest.mark.slow
 def test_existing_scheduler_resumes_a_local_run(tmp_path):
     from distributed import LocalCluster
 
@@ -113,6 +115,7 @@ def test_existing_scheduler_resumes_a_local_run(tmp_path):
     assert values(store) == complete
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_replaced_and_a_failing_unit_is_recorded_then_retried(tmp_path):
     killer = KillOnce(str(tmp_path / "killed"))
     failer = FailOnce(str(tmp_path / "failed"), track_length=3 * 44100)
@@ -139,6 +142,7 @@ def test_a_killed_worker_is_replaced_and_a_failing_unit_is_recorded_then_retried
     assert stored["status"] == "complete" and "failed" not in stored["notices"]
 
 
+@pytest.mark.slow
 def test_units_asking_for_a_gpu_wait_for_a_gpu_worker(tmp_path):
     from distributed import LocalCluster
 

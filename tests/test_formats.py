@@ -32,6 +32,7 @@ def exported(report_run, tmp_path_factory):
     return out, files, rows
 
 
+@pytest.mark.slow
 def test_museval_loads_the_export_and_finds_the_same_aggregates(exported):
     out, files, rows = exported
     assert (out / "irm1" / "test").is_dir() and len(files) > 0

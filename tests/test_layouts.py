@@ -73,7 +73,8 @@ LAYOUTS = {
 }
 
 
-@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("layout", [pytest.param(k, marks=pytest.mark.slow) if k == "4 stems" else k
+                                    for k in LAYOUTS])
 def test_every_frame_as_museval_groups_them(museval_pkg, layout):
     stems = synthesize_track(seed=11, seconds=4.0)
     estimates = _estimates(stems, LAYOUTS[layout])

@@ -41,6 +41,7 @@ def installed_plugin(tmp_path_factory) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_installed_plugin_is_listed_and_runs(installed_plugin, tmp_path):
     env = _env(installed_plugin)
     listing = _cli(["list"], env, tmp_path)

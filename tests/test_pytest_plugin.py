@@ -98,6 +98,7 @@ def test_save_then_compare_pairs_and_an_unchanged_rerun_passes(project, tmp_path
                                 "*test_named?irm1?*vocals*uSDR*+0.00*"])
 
 
+@pytest.mark.slow
 def test_regression_fails_a_tiny_change_passes_another_window_is_refused(project):
     pytester, run = project
     run("--demix-autosave").assert_outcomes(passed=3)

@@ -243,6 +243,7 @@ def test_report_errors_are_one_line(report_run, tmp_path):
     assert code == 2 and "older demixbench (schema 1" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_schema_2_store_is_migrated_in_place_and_keeps_its_rows(tmp_path, report_run):
     store, run_id = report_run
     copy = tmp_path / "v2.sqlite"
