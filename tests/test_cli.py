@@ -225,6 +225,7 @@ def test_changed_audio_starts_a_new_run_instead_of_resuming(musdb_folder, capsys
     assert code == 0 and "(new): 1 of 1 units computed" in out
 
 
+@pytest.mark.slow
 def test_bsseval_backends_give_the_same_rows(tmp_path, capsys):
     from demixbench.runs.store import ResultsStore
 

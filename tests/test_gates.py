@@ -59,7 +59,8 @@ def test_no_saved_session_warns_and_passes(session):
 @pytest.mark.parametrize("gate, why", [
     ("sdr:0.5", "metric sdr is not in the comparison (compared: usdr)"),
     pytest.param("usdr:piano:0.5", "target piano of usdr is not in the comparison", marks=pytest.mark.slow),
-    ("usdr:0.5", "at most 1 paired track(s) per row; a gate needs 2 or more"),
+    pytest.param("usdr:0.5", "at most 1 paired track(s) per row; a gate needs 2 or more",
+                 marks=pytest.mark.slow),
 ])
 def test_a_gate_that_cannot_be_evaluated_fails_and_pytest_says_so(session, gate, why):
     session("--demix-autosave").assert_outcomes(passed=1)

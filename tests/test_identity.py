@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from demixbench.identity import code_identity, file_fingerprint, stable_hash, unit_key
 
@@ -93,6 +94,7 @@ def _run_half(tmp_path: Path, site: Path) -> dict:
     return {"stdout": out.stdout, "rows": json.loads(rows.stdout)}
 
 
+@pytest.mark.slow
 def test_demixbench_run_recomputes_after_an_edit_of_a_plugin(tmp_path):
     site = tmp_path / "site"
     _install_plugin(site, "0.25")
