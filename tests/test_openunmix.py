@@ -154,3 +154,15 @@ def test_fetch_names_the_published_files_and_offline_is_one_line(monkeypatch, tm
     assert code != 0
     assert "https://zenodo.org/records/" in out + err and size in out + err
     assert "could not download" in err and "Traceback" not in err
+
+
+def test_a_default_run_names_the_three_models_in_one_skip_notice():
+    from demixbench.runs.plan import merge_skips
+
+    why = "open-unmix needs the openunmix package"
+    notices = [f"skipped umx: {why}", "warning: something else", f"skipped umxhq: {why}",
+               "skipped mwf: another reason", f"skipped umxl: {why}",
+               f"skipped irm1 with progressive:steps=2: {why}"]
+    assert merge_skips(notices) == [f"skipped umx, umxhq, umxl: {why}", "warning: something else",
+                                    "skipped mwf: another reason",
+                                    f"skipped irm1 with progressive:steps=2: {why}"]

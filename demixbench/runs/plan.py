@@ -27,6 +27,26 @@ from .config import RunConfig, Variant, open_run_dataset
 from .provenance import versions
 
 
+def merge_skips(notices: list[str]) -> list[str]:
+    """``skipped a: why`` and ``skipped b: why`` as one ``skipped a, b: why`` (models of one
+    family skipped for one reason, e.g. a package that is not installed), in first-seen order."""
+    names: dict[str, list[str]] = {}
+    out: list[str | None] = []
+    slots: dict[str, int] = {}
+    for notice in notices:
+        head, sep, why = notice.partition(": ")
+        if not (notice.startswith("skipped ") and sep) or " " in head[len("skipped "):]:
+            out.append(notice)
+            continue
+        if why not in names:
+            names[why], slots[why] = [], len(out)
+            out.append(None)
+        names[why].append(head[len("skipped "):])
+    for why, slot in slots.items():
+        out[slot] = f"skipped {', '.join(names[why])}: {why}"
+    return [n for n in out if n is not None]
+
+
 class Planner:
     """The plan and identity of a :class:`RunConfig` (see the module doc)."""
 
@@ -115,6 +135,7 @@ class Planner:
             planned.extend(self._variants_of(sep, params))
             del sep
             gc.collect()
+        self.notices = merge_skips(self.notices)
         if no_weights:
             self.notices.append(f"skipped {len(no_weights)} separators whose weights are not on this "
                                 f"machine: {', '.join(no_weights)} (`demixbench list` says what each "
