@@ -134,8 +134,9 @@ def _openunmix(name: str, folder: Path, legacy: bool = True) -> dict:
         openunmix = openunmix_package()
     except SeparatorError as exc:
         raise ImportError(str(exc)) from None
-    spec = {"umxhq": "umxhq_spec", "umx": "umx_spec", "umxl": "umxl_spec"}[name]
-    networks = getattr(openunmix, spec)(pretrained=False)
+    from demixbench.separators import default_registry
+
+    networks = getattr(openunmix, default_registry().get(name).spec)(pretrained=False)
     for wf in manifest(name).files:
         target = wf.filename.split("-", 1)[0]
         net = networks[target]

@@ -130,11 +130,12 @@ def test_a_wrong_file_is_refused_naming_the_first_bad_keys(tmp_path):
 @needs_openunmix
 def test_umxl_files_are_not_umxhq(tmp_path):
     _openunmix("umxl", tmp_path)
+    from demixbench.weights import manifest
+
+    umxhq_names = [wf.filename for wf in manifest("umxhq").files]
     for f in tmp_path.iterdir():  # umxl's networks under umxhq's file names
         stem = f.name.split("-")[0]
-        f.rename(tmp_path / next(n for n in ("bass-8d85a5bd.pth", "drums-9619578f.pth",
-                                             "other-b52fbbf7.pth", "vocals-b62c91ce.pth")
-                                 if n.startswith(stem)))
+        f.rename(tmp_path / next(n for n in umxhq_names if n.startswith(f"{stem}-")))
     with pytest.raises(WeightsError, match=r"has shape \(1024, 2974\), this network needs "
                                            r"\(512, 2974\)"):
         default_registry().create("umxhq", weights=str(tmp_path))

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..device import OnDevice
 from ..errors import SeparatorError
-from ..weights import WeightsError, load_torch, locate
+from ..weights import WeightsError, available, load_torch, locate
 from .base import Estimates, Separator, check_range
 
 # open-unmix 1.0's networks held their STFT (window) and their sample rate; its published
@@ -126,8 +126,6 @@ class OpenUnmixSeparator(OnDevice, Separator):
             openunmix_package()
         except SeparatorError as exc:
             return False, str(exc)
-        from ..weights import available
-
         return available(cls.name)
 
     def params(self) -> dict[str, Any]:
