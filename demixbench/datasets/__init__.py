@@ -16,6 +16,7 @@ import numpy as np
 from .. import STEMS
 from ..audio import write_audio
 from ..errors import DatasetError
+from ..interrupts import reraise_if_interrupted
 from ..paths import cache_home
 from ..plugins import PluginRegistry
 from .base import Dataset, Stems, Track, check_stems
@@ -43,7 +44,8 @@ def _synthesized(seed: int, seconds: float) -> dict:
         return {k: np.load(folder / f"{k}.npy") for k in STEMS}
     except FileNotFoundError:
         pass
-    except (OSError, ValueError):  # a broken copy: replaced below
+    except (OSError, ValueError) as exc:  # a broken copy: replaced below
+        reraise_if_interrupted(exc)
         shutil.rmtree(folder, ignore_errors=True)
     stems = synthesize_track(seed, seconds)
     if _synthetic_cache() != Path(os.devnull):

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..interrupts import reraise_if_interrupted
+
 DEFAULT_MAX_GB = 4.0
 _META = "__meta__"
 _FORMAT = "demixbench-estimates-2"
@@ -114,6 +116,7 @@ class EstimateCache:
         try:
             hit = self._read(path, sources, shape)
         except Exception as exc:  # anything wrong with the entry: recompute, and say so
+            reraise_if_interrupted(exc)  # Ctrl-C inside np.load is not a bad entry
             why = str(exc) or type(exc).__name__
             self.notices.append(f"estimate cache entry {path} is not valid ({why}); deleted "
                                 "and computed again")

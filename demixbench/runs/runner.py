@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from ..datasets import Dataset
 from ..errors import DemixbenchError
+from ..interrupts import interrupted
 from ..separators import SeparatorRegistry
 from .config import DEFAULT_METRICS, RunConfig, RunSummary
 from .executors import LocalExecutor, UnitTask
@@ -123,7 +124,7 @@ class Runner(Planner):
         except KeyboardInterrupt:
             raise
         except BaseException:
-            status = "failed"
+            status = "interrupted" if interrupted() else "failed"
             raise
         finally:
             self.store.finish_run(run_id, status, self.notices, succeeded=succeeded)
