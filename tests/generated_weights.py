@@ -100,7 +100,6 @@ def generate(name: str, folder: Path) -> dict:
         import json
 
         import audio_separator.separator  # noqa: F401  (ImportError: the case is skipped)
-
         from bs_roformer.bs_roformer import DEFAULT_FREQS_PER_BANDS
 
         # audio-separator tells a RoFormer config from an MDX23C one by its band keys
