@@ -96,3 +96,21 @@ def test_log_wmse_scores_a_silent_target(tmp_path):
     assert got["usdr"].nan_reason == "silent reference"  # the suite's rule for the others
     assert got["log_wmse"].value == pytest.approx(
         msst.log_wmse(refs["bass"], ests["bass"], 44100, mixture=sum(refs.values())), rel=1e-9)
+
+
+def test_bleedless_and_fullness_share_mel_spectrograms_and_see_changed_samples(monkeypatch):
+    computed = []
+    real = msst._compute_mel_db
+    monkeypatch.setattr(msst, "_compute_mel_db", lambda x, sr: computed.append(1) or real(x, sr))
+    monkeypatch.setattr(msst, "_MEL_KEPT", type(msst._MEL_KEPT)())
+    rng = np.random.default_rng(3)
+    ref = rng.standard_normal((2, 44100)).astype(np.float32)
+    est = ref + 0.3 * rng.standard_normal(ref.shape).astype(np.float32)
+    pair = msst.bleedless(ref, est), msst.fullness(ref, est)
+    assert len(computed) == 2  # one per signal, not one per signal and metric
+    est[:, :2000] = 0  # the same array, other samples: a new spectrogram, other values
+    changed = msst.bleedless(ref, est), msst.fullness(ref, est)
+    assert len(computed) == 3 and changed != pair
+    # the values are those of an uncached computation
+    d = real(est.astype(np.float64), 44100) - real(ref.astype(np.float64), 44100)
+    assert changed[0] == 100 / (1 + float(np.mean(d[d > 0])))
