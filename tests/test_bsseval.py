@@ -13,7 +13,7 @@ from mir_eval_vectors import load_images_case
 from demixbench.datasets.synthetic import synthesize_track
 from demixbench.errors import MetricError
 from demixbench.metrics import bss_eval_v4
-from demixbench.metrics.bsseval import images
+from demixbench.metrics.bsseval import images, levinson, solve
 from demixbench.metrics.bsseval.correlations import (
     correlations,
     edge_correlations,
@@ -21,7 +21,8 @@ from demixbench.metrics.bsseval.correlations import (
     framing,
 )
 from demixbench.metrics.bsseval.images import bss_eval_images_v4
-from demixbench.metrics.bsseval.solve import block_levinson, gram_matrix
+from demixbench.metrics.bsseval.levinson import block_levinson
+from demixbench.metrics.bsseval.solve import gram_matrix
 from demixbench.separators.oracles import IRM1
 
 SR = 44100
@@ -151,6 +152,28 @@ def test_regular_inputs_take_the_levinson_route(irm1_case):
                     "singular": False}
 
 
+def test_a_second_estimate_of_the_same_references_reuses_their_factorisation(irm1_case,
+                                                                             monkeypatch):
+    refs, ests = irm1_case
+    other = (0.7 * ests + 0.3 * ests[::-1]).astype(ests.dtype)  # another separator's estimates
+    monkeypatch.setattr(solve, "_FACTORED", type(solve._FACTORED)())
+    made = []
+    real = levinson.BlockLevinson.__init__
+    monkeypatch.setattr(levinson.BlockLevinson, "__init__",
+                        lambda self, *a, **k: made.append(1) or real(self, *a, **k))
+    bss_eval_images_v4(refs, ests, SR, SR)
+    # the full system and the stacked own-reference systems; this synthetic full system is
+    # ill-conditioned enough that the Gohberg-Semencul preconditioner fails, and it is
+    # factorised again keeping the backward solutions for back substitution
+    assert len(made) == 3
+    kept, _ = bss_eval_images_v4(refs, other, SR, SR)
+    assert len(made) == 3  # and that one is kept: no factorisation at all
+    solve._FACTORED.clear()
+    fresh, _ = bss_eval_images_v4(refs, other, SR, SR)
+    assert len(made) == 6
+    np.testing.assert_array_equal(kept, fresh)  # the kept factorisation is the same one
+
+
 def test_frames_near_rounding_are_recomputed_and_agree(rng):
     # estimates almost exactly in the references' span: SAR ~110 dB, where the quadratic form
     # ||e||^2 - 2 <e, p> + ||p||^2 loses its digits and the frames are projected explicitly
@@ -202,13 +225,14 @@ def test_frame_correlations_are_local_and_sum_to_the_whole(rng):
                                rtol=1e-10, atol=1e-9)
 
 
-def test_block_levinson_solves_a_block_toeplitz_system(rng):
+@pytest.mark.parametrize("recursive", [False, True], ids=["gohberg-semencul", "back-substitution"])
+def test_block_levinson_solves_a_block_toeplitz_system(rng, recursive):
     # a Gram system of delayed copies of 3 coloured noises, as BSS Eval builds them
     x = np.cumsum(rng.standard_normal((1, 4000, 3)), axis=1) + rng.standard_normal((1, 4000, 3))
     r = correlations(x, x, 16)[:, :3]
     blocks = np.ascontiguousarray(r.transpose(2, 0, 1))
     y = rng.standard_normal((16, 3, 2))
-    got = block_levinson(blocks, y)
+    got = block_levinson(blocks, y, recursive=recursive)
     dense = gram_matrix(r)  # rows (channel, delay); block_levinson works in (delay, channel)
     expected = np.linalg.solve(dense, y.transpose(1, 0, 2).reshape(48, 2))
     np.testing.assert_allclose(got.transpose(1, 0, 2).reshape(48, 2), expected, rtol=1e-6,

@@ -34,10 +34,12 @@ Here the same quantities are computed from one pass of correlations:
   transformed once; otherwise the whole signal is one more "frame". The same pass sums each
   frame's channel energies and the products the SDR and the silence rule need;
 - **filters**: in (delay, channel) order the Gram matrix is block Toeplitz. The full system
-  is solved by block Levinson (``O(L^2 M^3)`` instead of ``O((L M)^3)``) after scaling every
-  channel to unit energy, with iterative refinement against an FFT block-Toeplitz product
-  until the relative residual is below 1e-12 (a dense solve's level). The own-reference
-  systems (``(nchan L)^2`` each) are solved meanwhile on the other core by numpy's LU.
+  and the own-reference systems (stacked, on the other core meanwhile) are factorised by
+  block Levinson (``O(L^2 M^3)`` instead of ``O((L M)^3)``) after scaling every channel to
+  unit energy, and solved by conjugate gradients against an FFT block-Toeplitz product,
+  preconditioned by the factorisation's Gohberg-Semencul inverse, until the relative residual
+  is below 1e-12 (a dense solve's level). The factorisations depend on the references only
+  and are kept (by the digest of the Gram blocks) for the next estimate of the same track.
   A full system on which Levinson and Cholesky both fail is numerically singular (e.g. a
   reference with identical channels): the filters are then not unique and museval's values
   depend on its solver's rounding, so :func:`bss_eval_images_v4` returns None and the caller
