@@ -157,6 +157,7 @@ def test_a_second_estimate_of_the_same_references_reuses_their_factorisation(irm
     refs, ests = irm1_case
     other = (0.7 * ests + 0.3 * ests[::-1]).astype(ests.dtype)  # another separator's estimates
     monkeypatch.setattr(solve, "_FACTORED", type(solve._FACTORED)())
+    monkeypatch.setattr(images, "_REFERENCES", type(images._REFERENCES)())
     made = []
     real = levinson.BlockLevinson.__init__
     monkeypatch.setattr(levinson.BlockLevinson, "__init__",
@@ -169,9 +170,28 @@ def test_a_second_estimate_of_the_same_references_reuses_their_factorisation(irm
     kept, _ = bss_eval_images_v4(refs, other, SR, SR)
     assert len(made) == 3  # and that one is kept: no factorisation at all
     solve._FACTORED.clear()
+    images._REFERENCES.clear()
     fresh, _ = bss_eval_images_v4(refs, other, SR, SR)
     assert len(made) == 6
-    np.testing.assert_array_equal(kept, fresh)  # the kept factorisation is the same one
+    np.testing.assert_array_equal(kept, fresh)  # what is kept is what would be computed
+
+
+def test_references_changed_in_place_are_not_taken_for_the_kept_ones(irm1_case, monkeypatch):
+    refs, ests = irm1_case
+    refs = refs.copy()
+    monkeypatch.setattr(solve, "_FACTORED", type(solve._FACTORED)())
+    monkeypatch.setattr(images, "_REFERENCES", type(images._REFERENCES)())
+    bss_eval_images_v4(refs, ests, SR, SR)
+    # same array and shape, other samples: none of those the key samples (every 4099th), so
+    # that only the full comparison with the kept copy tells them apart
+    flat = refs.reshape(-1)
+    assert np.shares_memory(flat, refs) and not np.any(np.arange(300001, 301000) % 4099 == 0)
+    flat[300001:301000] = 0.1
+    after, _ = bss_eval_images_v4(refs, ests, SR, SR)
+    images._REFERENCES.clear()
+    solve._FACTORED.clear()
+    fresh, _ = bss_eval_images_v4(refs, ests, SR, SR)
+    np.testing.assert_array_equal(after, fresh)
 
 
 def test_frames_near_rounding_are_recomputed_and_agree(rng):

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import fft as sfft
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 FILTER_LEN = 512
 
@@ -125,6 +125,19 @@ def _release_memory() -> None:
 
 _MALLOC_TRIM = None
 
+_CONTROLLER: ThreadpoolController | None = None
+
+def one_blas_thread():
+    """A context in which BLAS uses one thread (the caller's threads use the cores). The
+    loaded libraries are found once per process: ``threadpool_limits`` looks them up on every
+    call, which costs ~2 ms (it reads the process's memory map)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        import scipy.linalg  # noqa: F401  (its BLAS, too, is loaded before the lookup)
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
 def _workers() -> int:
     """Threads of the correlation pass: up to 4, never more than the cores or the thread budget
     ``OMP_NUM_THREADS`` gives (a Dask worker sets it to its ``--threads-per-worker``, so that
@@ -134,23 +147,27 @@ def _workers() -> int:
     return max(1, min(4, limit, os.cpu_count() or 1))
 
 def _correlation_job(references, estimates, lo: int, hi: int, owned: int, block: int,
-                     nfft: int, lags: int, want_stats: bool):
+                     nfft: int, lags: int, want_stats: bool, with_references: bool = True):
     """Cross-spectra summed over the blocks of ``[lo, hi)`` (one frame's, or a run of a long
     frame's): block p of each reference channel (zero-padded) against the segment of every
     reference and estimate channel that starts with it and runs ``lags`` further, ``hi``
-    being the frame's end or the next run's start plus ``lags``. Returns ``(F, M, 2M)`` and,
-    with ``want_stats``, the sums of the first ``owned`` samples."""
+    being the frame's end or the next run's start plus ``lags``. Returns ``(F, M, 2M)``
+    (``(F, M, M)``, the estimates' only, without ``with_references``) and, with
+    ``want_stats``, the sums of the first ``owned`` samples."""
     nsrc, _, nchan = references.shape
     m = nsrc * nchan
     nblocks = -(-owned // block)
     seg = block + lags
-    # segments, block-major: (blocks, 2M, nfft), zero beyond each segment
+    first = 0 if with_references else m  # the first channel signal taken as a segment
+    # segments, block-major: (blocks, 2M, nfft), zero beyond each segment; without
+    # with_references the reference rows hold only each block (what a_in needs)
     b_in = np.empty((nblocks, 2 * m, nfft))
     b_in[:, :, seg:] = 0.0
     for p in range(nblocks):
         start = lo + p * block
         stop = min(hi, start + seg)
-        _put_channels(b_in[p, :m], references, start, stop)
+        _put_channels(b_in[p, :m], references, start, stop if with_references
+                      else min(stop, start + block))
         _put_channels(b_in[p, m:], estimates, start, stop)
         b_in[p, :, stop - start:seg] = 0.0
     # the blocks' first `block` samples partition the owned ones (zero past the frame's end)
@@ -163,14 +180,20 @@ def _correlation_job(references, estimates, lo: int, hi: int, owned: int, block:
     a_in[:, :, nfft - block + 1:] = b_in[:, :m, block - 1:0:-1].transpose(1, 0, 2)
     # transforms written straight into frequency-major arrays for the per-frequency products
     nf = nfft // 2 + 1
-    b_spec = np.empty((nf, nblocks, 2 * m), dtype=complex)
+    b_spec = np.empty((nf, nblocks, 2 * m - first), dtype=complex)
     a_spec = np.empty((nf, m, nblocks), dtype=complex)
-    np.fft.rfft(b_in.reshape(-1, nfft), axis=-1, out=b_spec.reshape(nf, -1).T)
+    np.fft.rfft(b_in[:, first:].reshape(-1, nfft), axis=-1, out=b_spec.reshape(nf, -1).T)
     np.fft.rfft(a_in.reshape(-1, nfft), axis=-1, out=a_spec.reshape(nf, -1).T)
-    return np.matmul(a_spec, b_spec), stats
+    # the references' and the estimates' products apart, so that the estimates' are the same
+    # bits with or without the references'
+    est = np.matmul(a_spec, b_spec[:, :, m - first:])
+    if not with_references:
+        return est, stats
+    return np.concatenate([np.matmul(a_spec, b_spec[:, :, :m]), est], axis=-1), stats
 
 def frame_correlations(references: np.ndarray, estimates: np.ndarray, starts, width: int,
-                       lags: int = FILTER_LEN, stats: _FrameStats | None = None) -> np.ndarray:
+                       lags: int = FILTER_LEN, stats: _FrameStats | None = None,
+                       known: np.ndarray | None = None) -> np.ndarray:
     """``r[t, m, k, l] = sum_n a_m[n] b_k[n + l]`` over frame ``t`` = ``[starts[t], + width)``,
     the signals taken as zero outside the frame, for ``l = 0..lags-1``.
 
@@ -181,7 +204,9 @@ def frame_correlations(references: np.ndarray, estimates: np.ndarray, starts, wi
     (no circular wrap for lags below ``lags``); a frame's cross-spectra are summed over its
     blocks by a batched matrix product per frequency. Frames (or runs of blocks of a long
     frame) are spread over threads. ``stats``, when given, receives the frames' sample sums
-    (:class:`_FrameStats`).
+    (:class:`_FrameStats`). ``known``, when given, holds the references' own correlations of
+    these frames (``(T, M, M, lags)``, from an earlier call with the same references): only the
+    estimates' are computed, the same bits as without it.
     """
     nsrc, _, nchan = references.shape
     m = nsrc * nchan
@@ -199,16 +224,20 @@ def frame_correlations(references: np.ndarray, estimates: np.ndarray, starts, wi
         runs[t] = runs.get(t, 0) + 1
     whole = {t: n == 1 for t, n in runs.items()}  # frames done in one job (irfft in the job)
     nf = nfft // 2 + 1
+    if known is not None:
+        out[:, :, :m] = known
 
-    def lags_of(spec):  # cross-spectra (F, M, 2M) -> correlations (M, 2M, lags)
+    def lags_of(spec):  # cross-spectra (F, M, 2M or M) -> correlations (M, 2M or M, lags)
         flat = np.ascontiguousarray(spec.reshape(nf, -1).T)
-        return np.fft.irfft(flat, nfft, axis=-1)[:, :lags].reshape(m, 2 * m, lags)
+        return np.fft.irfft(flat, nfft, axis=-1)[:, :lags].reshape(m, -1, lags)
 
     def work(job):
         t, lo, hi, own = job
         spec, part = _correlation_job(references, estimates, lo, hi, own, block, nfft, lags,
-                                      stats is not None)
+                                      stats is not None, with_references=known is None)
         return (lags_of(spec) if whole[t] else spec), part
+
+    cols = slice(0, 2 * m) if known is None else slice(m, 2 * m)  # the columns computed
 
     acc: dict[int, np.ndarray] = {}
 
@@ -216,15 +245,15 @@ def frame_correlations(references: np.ndarray, estimates: np.ndarray, starts, wi
         if part is not None:
             stats.take(t, part)
         if whole[t]:
-            out[t] = result
+            out[t, :, cols] = result
             return
         acc[t] = result if t not in acc else acc[t] + result
         runs[t] -= 1
         if runs[t] == 0:  # the last run of this frame is in
-            out[t] = lags_of(acc.pop(t))
+            out[t, :, cols] = lags_of(acc.pop(t))
 
     workers = _workers()
-    with threadpool_limits(1, user_api="blas"):  # the threads, not BLAS, use the cores
+    with one_blas_thread():  # the threads, not BLAS, use the cores
         if workers == 1 or len(jobs) == 1:
             for job in jobs:
                 finish(job[0], *work(job))

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from threadpoolctl import threadpool_limits
 
+from .correlations import one_blas_thread
 from .levinson import BlockLevinson, conjugate_gradients, refined
 
 _EPS = np.finfo(float).eps
@@ -201,7 +201,7 @@ def projection_filters(r: np.ndarray, nsrc: int, nchan: int, singular: str = "so
 
     # the own systems' recursion runs on one core while the full system's runs on the other
     # (their matrix products release the interpreter lock)
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(1) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(1) as pool:
         own_job = pool.submit(solve_own_structured) if nsrc > 1 else None
         x = _toeplitz_solve(blocks[None], y[None])[0] if _USE_LEVINSON else None
         own_solutions = own_job.result() if own_job is not None else []
