@@ -33,8 +33,9 @@ _KEEP_ALL_BYTES = 256 << 20
 # The references' own frame correlations of recent calls (with a copy of the references, to
 # recognise them exactly): a benchmark scores every separator and strategy step of a track
 # against the same references, and their correlations are about half of the correlation
-# pass. Only for tracks whose frames are kept in one pass; bounded by REFERENCES_KEPT_BYTES.
-REFERENCES_KEPT_BYTES = 192 << 20
+# pass. Only for tracks whose frames are kept in one pass, and bounded by
+# REFERENCES_KEPT_BYTES (float32 4-stem stereo: 17 MB for 10 s; up to about 75 s is kept).
+REFERENCES_KEPT_BYTES = 128 << 20
 _REFERENCES: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 _REFERENCES_LOCK = threading.Lock()
 

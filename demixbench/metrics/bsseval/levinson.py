@@ -6,6 +6,8 @@ iterative refinement of the recursion's back substitution (:func:`refined`)."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from scipy import fft as sfft
 
@@ -14,10 +16,31 @@ from scipy import fft as sfft
 # ill-conditioned own-reference system.)
 REFINED = 1e-12
 _MAX_REFINEMENTS = 8  # refinement: each step gains about two orders on music
-# conjugate gradients: at most this many iterations, and stopped when the residual has not
-# reached a new low for _STALLED of them (7-9 iterations reach 1e-12 on the demo excerpts)
-_MAX_ITERATIONS = 40
+# conjugate gradients: at most this many iterations (7-9 reach 1e-12 on the demo excerpts;
+# where more are needed the back substitution is cheaper), and stopped when the residual has
+# not reached a new low for _STALLED of them
+_MAX_ITERATIONS = 15
 _STALLED = 4
+
+# Buffers for the backward solutions, kept between factorisations: ~40 MB (M = 6) to ~70 MB
+# (M = 8) that a fresh allocation page-faults in on every call (which made keeping them cost
+# ~40 % of a factorisation; taken from here, ~10 %). A factorisation's buffer returns here
+# when it is dropped; at most _POOLED are kept.
+_POOL: list[np.ndarray] = []
+_POOLED = 3
+_POOL_LOCK = threading.Lock()
+
+def _take_buffer(size: int) -> np.ndarray:
+    with _POOL_LOCK:
+        for i, buf in enumerate(_POOL):
+            if buf.size == size:
+                return _POOL.pop(i)
+    return np.empty(size)
+
+def _give_buffer(buf: np.ndarray) -> None:
+    with _POOL_LOCK:
+        _POOL.append(buf)
+        del _POOL[:-_POOLED]
 
 class BlockLevinson:
     """Block Levinson factorisation of symmetric positive definite block-Toeplitz systems.
@@ -46,7 +69,11 @@ class BlockLevinson:
         self.inv0 = np.linalg.inv(blocks[:, 0])
         Z[:, :M, :M] = self.inv0
         Z[:, M:2 * M, M:] = self.inv0
-        self.backward = [] if keep_backward else None  # b of every order n >= 1
+        # b of every order n >= 1, (S, (n+1) M, M) each, views of one pooled buffer
+        self.backward = [] if keep_backward else None
+        self._buffer = _take_buffer(S * M * M * (L - 1) * (L + 2) // 2) if keep_backward else None
+        used = 0
+        work = np.empty((S, (L + 1) * M, 2 * M))
         # the update [f, b] <- [[f; 0], [0; b]] K uses K = [[a, -eb d], [-ef a, d]] with
         # a = (I - eb ef)^-1, d = (I - ef eb)^-1: the inverse of P = [[I, eb], [ef, I]]
         P = np.zeros((S, 2 * M, 2 * M))
@@ -55,11 +82,14 @@ class BlockLevinson:
             nm = n * M
             P[:, M:, :M] = self.C[:, :, (L - 1 - n) * M:(L - 1) * M] @ Z[:, :nm, :M]  # ef
             P[:, :M, M:] = D[:, :, :nm] @ Z[:, M:nm + M, M:]  # eb
-            updated = Z[:, :nm + M] @ np.linalg.inv(P)  # [f_new, b_new]
+            updated = np.matmul(Z[:, :nm + M], np.linalg.inv(P), out=work[:, :nm + M])
             Z[:, :nm + M, :M] = updated[:, :, :M]
             Z[:, M:nm + 2 * M, M:] = updated[:, :, M:]
             if keep_backward:
-                self.backward.append(updated[:, :, M:])
+                b = self._buffer[used:used + S * (nm + M) * M].reshape(S, nm + M, M)
+                b[...] = updated[:, :, M:]
+                self.backward.append(b)
+                used += b.size
         self._set_products(blocks)
         self._set_inverse(Z[:, :L * M, :M].reshape(S, L, M, M),
                           Z[:, M:, M:].reshape(S, L, M, M))
@@ -68,8 +98,11 @@ class BlockLevinson:
 
     def nbytes(self) -> int:
         """The memory its arrays hold."""
-        arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
-        return sum(a.nbytes for a in arrays) + sum(b.nbytes for b in self.backward or [])
+        return sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
+
+    def __del__(self):  # the backward solutions' buffer serves the next factorisation
+        if getattr(self, "_buffer", None) is not None:
+            _give_buffer(self._buffer)
 
     def _set_products(self, blocks: np.ndarray) -> None:
         """Products by FFT: S(k) for k = -(L-1)..L-1 at index k + L - 1, S(-k) = B(k)^T."""
@@ -99,7 +132,7 @@ class BlockLevinson:
         factorisation (for refining against the exact system)."""
         out = cls.__new__(cls)
         out.shape = blocks.shape[:3]
-        out.backward = None
+        out.backward = out._buffer = None
         out._set_products(blocks)
         return out
 
@@ -183,10 +216,12 @@ def conjugate_gradients(exact: BlockLevinson, precondition, y: np.ndarray, scale
     # the recurrence's residual drifts from the true one: check it
     return best, relative_residual(y - exact.matvec(best), scale)
 
-def refined(solve, exact: BlockLevinson, y: np.ndarray, scale: np.ndarray):
-    """``solve(y)`` refined against ``exact`` until every system's relative residual is
-    below ``REFINED`` or the largest stops falling: ``(x, relative residual of each)``."""
-    x = solve(y)
+def refined(solve, exact: BlockLevinson, y: np.ndarray, scale: np.ndarray,
+            start: np.ndarray | None = None):
+    """``solve(y)`` (or ``start`` corrected by one solve) refined against ``exact`` until
+    every system's relative residual is below ``REFINED`` or the largest stops falling:
+    ``(x, relative residual of each)``."""
+    x = solve(y) if start is None else start + solve(y - exact.matvec(start))
     res = y - exact.matvec(x)
     rel = float(np.max(relative_residual(res, scale)))
     for _ in range(_MAX_REFINEMENTS):

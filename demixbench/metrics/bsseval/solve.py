@@ -17,7 +17,7 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
 from .correlations import one_blas_thread
-from .levinson import BlockLevinson, conjugate_gradients, refined
+from .levinson import BlockLevinson, conjugate_gradients, refined, relative_residual
 
 _EPS = np.finfo(float).eps
 
@@ -29,6 +29,9 @@ _ACCEPTED = 1e-11
 # added to the equilibrated Gram system's unit diagonal for the factorisation only (see
 # _toeplitz_solve): small enough that refinement removes it in one or two steps
 _PRECONDITION = 1e-14
+# the Gohberg-Semencul inverse's relative residual below which it preconditions conjugate
+# gradients (see _factorise)
+_USABLE = 0.5
 # the equilibrated zero-lag block's smallest eigenvalue above which channels count as
 # independent (so that _PRECONDITION is added; see _toeplitz_solve)
 _INDEPENDENT = 1e-8
@@ -95,14 +98,29 @@ def _keep(key: tuple, entry: dict) -> None:
                and len(_FACTORED) > 1):
             _FACTORED.popitem(last=False)
 
+def _factorise(blocks: np.ndarray, factored: np.ndarray, y: np.ndarray, scale: np.ndarray):
+    """Factorise and choose the route: conjugate gradients where the Gohberg-Semencul inverse
+    is a usable preconditioner, i.e. one application leaves a relative residual below
+    ``_USABLE`` (about 0.2 on the demo music), else the recursion's back substitution, for
+    which the system is factorised again keeping the backward solutions (cancellation ruins
+    the inverse on the synthetic set: residuals of 1 to 100). Keeping them from the start
+    would save the synthetic set's second factorisation (~80 ms of a 10 s call) but cost
+    music ~20 ms a call."""
+    exact, system = BlockLevinson.products(blocks), BlockLevinson(factored)
+    probe = relative_residual(y - exact.matvec(system.solve(y)), scale)
+    if np.all(probe < _USABLE):
+        return {"exact": exact, "system": system, "route": "cg"}
+    return {"exact": exact, "system": BlockLevinson(factored, keep_backward=True),
+            "route": "recursive"}
+
 def _toeplitz_solve(blocks: np.ndarray, y: np.ndarray, accept: float = _ACCEPTED):
     """Solve stacked Gram systems (``blocks`` ``(S, L, M, M)``, ``y`` ``(S, L, M, R)``) by
     block Levinson, refined iteratively until every relative residual is below ``REFINED``
     or stops falling (a direct solve reaches about 1e-13 on these systems): conjugate
     gradients preconditioned by the factorisation's Gohberg-Semencul inverse
-    (:func:`conjugate_gradients`). Where they end above ``accept``, the factorisation is
-    repeated keeping the backward solutions and the recursion's back substitution is refined
-    instead (it amplifies rounding less, at ten times the cost). Returns each system's
+    (:func:`conjugate_gradients`), or, where that inverse is not usable or they end above
+    ``accept``, the recursion's back substitution, refined (it amplifies rounding less, at
+    ten times the cost a solve). Returns each system's
     solution, ``None`` where that too ends above ``accept`` (the caller then factorises the
     dense matrix).
 
@@ -135,17 +153,17 @@ def _toeplitz_solve(blocks: np.ndarray, y: np.ndarray, accept: float = _ACCEPTED
             digest = hashlib.blake2b(blocks.tobytes(), digest_size=16)
             digest.update(factored.tobytes())
             key = (digest.digest(), blocks.shape)
-            entry = _kept(key) or {"exact": BlockLevinson.products(blocks),
-                                   "system": BlockLevinson(factored), "recursive": False}
+            entry = _kept(key) or _factorise(blocks, factored, y, scale)
             exact = entry["exact"]
             x, rel = np.zeros_like(y), np.full(S, np.inf)
-            if not entry["recursive"]:
+            if entry["route"] == "cg":
                 x, rel = conjugate_gradients(exact, entry["system"].solve, y, scale)
             if not np.all(rel <= accept):  # (False where NaN)
-                if not entry["recursive"]:  # the inverse's cancellation is too large here
+                if entry["system"].backward is None:
                     entry["system"] = BlockLevinson(factored, keep_backward=True)
-                    entry["recursive"] = True
-                x2, rel2 = refined(entry["system"].solve_recursive, exact, y, scale)
+                entry["route"] = "recursive"
+                start = np.where((rel < 1)[:, None, None, None], x, 0.0)
+                x2, rel2 = refined(entry["system"].solve_recursive, exact, y, scale, start)
                 took = ~(rel <= accept) & (rel2 <= accept)
                 x[took], rel[took] = x2[took], rel2[took]
             _keep(key, entry)
