@@ -55,9 +55,9 @@ def _known_correlations(key: tuple, references: np.ndarray) -> np.ndarray | None
     return None
 
 def _remember_correlations(key: tuple, references: np.ndarray, own: np.ndarray) -> None:
-    copy = np.array(references)  # (the caller may change its array later)
-    if copy.nbytes + own.nbytes > REFERENCES_KEPT_BYTES:
+    if references.nbytes + own.nbytes > REFERENCES_KEPT_BYTES:
         return
+    copy = np.array(references)  # (the caller may change its array later)
     with _REFERENCES_LOCK:
         _REFERENCES[key] = copy, np.ascontiguousarray(own)
         while sum(a.nbytes + b.nbytes for a, b in _REFERENCES.values()) > REFERENCES_KEPT_BYTES:
