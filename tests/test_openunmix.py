@@ -158,12 +158,15 @@ def test_fetch_names_the_published_files_and_offline_is_one_line(monkeypatch, tm
 
 
 def test_a_default_run_names_the_three_models_in_one_skip_notice():
-    from demixbench.runs.plan import merge_skips
+    from demixbench.runs.plan import add_skip
 
     why = "open-unmix needs the openunmix package"
-    notices = [f"skipped umx: {why}", "warning: something else", f"skipped umxhq: {why}",
-               "skipped mwf: another reason", f"skipped umxl: {why}",
-               f"skipped irm1 with progressive:steps=2: {why}"]
-    assert merge_skips(notices) == [f"skipped umx, umxhq, umxl: {why}", "warning: something else",
-                                    "skipped mwf: another reason",
-                                    f"skipped irm1 with progressive:steps=2: {why}"]
+    notices = []
+    add_skip(notices, "umx", why)
+    notices.append("warning: something else")
+    for name, reason in [("umxhq", why), ("mwf", "another reason"), ("umxl", why),
+                         ("a name: with a colon", why)]:
+        add_skip(notices, name, reason)
+    assert [str(n) for n in notices] == [
+        f"skipped umx, umxhq, umxl, a name: with a colon: {why}", "warning: something else",
+        "skipped mwf: another reason"]

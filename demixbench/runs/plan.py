@@ -27,24 +27,26 @@ from .config import RunConfig, Variant, open_run_dataset
 from .provenance import versions
 
 
-def merge_skips(notices: list[str]) -> list[str]:
-    """``skipped a: why`` and ``skipped b: why`` as one ``skipped a, b: why`` (models of one
-    family skipped for one reason, e.g. a package that is not installed), in first-seen order."""
-    names: dict[str, list[str]] = {}
-    out: list[str | None] = []
-    slots: dict[str, int] = {}
+class Skipped:
+    """The separators skipped for one reason: one notice names them all (models of one family
+    skipped because a package is not installed read ``skipped umx, umxhq, umxl: why``)."""
+
+    def __init__(self, why: str):
+        self.why, self.names = why, []
+
+    def __str__(self) -> str:
+        return f"skipped {', '.join(self.names)}: {self.why}"
+
+
+def add_skip(notices: list, name: str, why: str) -> None:
+    """Name ``name`` in the notice of the separators skipped for ``why``, started where the
+    first of them was skipped."""
     for notice in notices:
-        head, sep, why = notice.partition(": ")
-        if not (notice.startswith("skipped ") and sep) or " " in head[len("skipped "):]:
-            out.append(notice)
-            continue
-        if why not in names:
-            names[why], slots[why] = [], len(out)
-            out.append(None)
-        names[why].append(head[len("skipped "):])
-    for why, slot in slots.items():
-        out[slot] = f"skipped {', '.join(names[why])}: {why}"
-    return [n for n in out if n is not None]
+        if isinstance(notice, Skipped) and notice.why == why:
+            notice.names.append(name)
+            return
+    notices.append(Skipped(why))
+    notices[-1].names.append(name)
 
 
 class Planner:
@@ -53,7 +55,7 @@ class Planner:
     def __init__(self, config: RunConfig, registry: SeparatorRegistry | None = None,
                  datasets: list[Dataset] | None = None):
         self.config = config
-        self.notices: list[str] = []
+        self.notices: list = []  # str, and Skipped while planning (then their text)
         self.typed_params: dict[str, dict] = {}  # --param values as the constructors take them
         self.registry = registry or default_registry()
         unknown = [m for m in config.metrics if m not in METRICS]
@@ -115,7 +117,7 @@ class Planner:
             except PluginError as exc:
                 if explicit:
                     raise
-                self.notices.append(f"skipped {name}: {exc}")
+                add_skip(self.notices, name, str(exc))
                 continue
             if not explicit and not getattr(cls, "default_run", True):
                 continue  # test-only models run when named
@@ -127,7 +129,7 @@ class Planner:
             if not cls.needs_weights:  # those report missing weights when built
                 ok, why = cls.availability()
                 if not ok:
-                    self.notices.append(f"skipped {name}: {why}")
+                    add_skip(self.notices, name, why)
                     continue
             sep = self._build(name, params, explicit, no_weights)
             if sep is None:
@@ -135,7 +137,7 @@ class Planner:
             planned.extend(self._variants_of(sep, params))
             del sep
             gc.collect()
-        self.notices = merge_skips(self.notices)
+        self.notices = [str(n) for n in self.notices]
         if no_weights:
             self.notices.append(f"skipped {len(no_weights)} separators whose weights are not on this "
                                 f"machine: {', '.join(no_weights)} (`demixbench list` says what each "
@@ -153,15 +155,15 @@ class Planner:
             return self.registry.create(name, **params)
         except MissingWeightsError as exc:  # missing weights skip the model, not the run
             if explicit or no_weights is None:
-                self.notices.append(f"skipped {name}: {exc}")
+                add_skip(self.notices, name, str(exc))
             else:  # a default run lists them once (demixbench list says what each needs)
                 no_weights.append(name)
         except WeightsError as exc:  # corrupt or unloadable weights: say which, go on
-            self.notices.append(f"skipped {name}: {exc}")
+            add_skip(self.notices, name, str(exc))
         except SeparatorError as exc:
             if explicit or name in self.config.params:
                 raise
-            self.notices.append(f"skipped {name}: {exc}")
+            add_skip(self.notices, name, str(exc))
         return None
 
     def _variants_of(self, sep: Separator, params: dict) -> list[Variant]:
