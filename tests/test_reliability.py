@@ -25,7 +25,7 @@ from demixbench.errors import DatasetError, DemixbenchError, PluginError, StoreE
 from demixbench.metrics import score_track
 from demixbench.metrics.base import MetricInfo, MetricRegistry
 from demixbench.plugins import PluginEntry
-from demixbench.reports.leaderboard import format_leaderboard, leaderboard
+from demixbench.reports.leaderboard import columns_for, format_leaderboard, leaderboard
 from demixbench.runs import plan as plan_mod
 from demixbench.runs import provenance
 from demixbench.runs import runner as runner_mod
@@ -175,6 +175,22 @@ def test_leaderboard_groups_by_configuration_not_name():
     long = leaderboard([{**rows[0], "separator": "hdemucs_high_musdb_plus_extra_long_name"}])
     line = format_leaderboard(long).splitlines()[2]
     assert "hdemucs_high_musdb_plus_extra_long_name (oracle)  " in line  # columns never touch
+
+
+def test_a_leaderboard_with_many_metrics_is_split_to_fit_the_width():
+    metrics = ["sdr", "usdr", "si_sdr", "msst_sdr", "bleedless", "fullness", "log_wmse"]
+    rows = [{**_row("s1", "", "none", track, v), "metric": m, "target": target}
+            for m in metrics for target in ("vocals", "drums") for track, v in (("a", 1.0),
+                                                                                 ("b", 2.0))]
+    board = leaderboard(rows, columns=columns_for(metrics))
+    text = format_leaderboard(board, width=80)
+    tables = [t for t in text.split("\n\n") if t.startswith("separator")]
+    assert len(tables) == 2 and max(len(line) for line in text.splitlines()[:-1]) <= 80
+    heads = [t.splitlines()[0] for t in tables]
+    for label in ("cSDR", "uSDR", "SI-SDR", "msst_sdr", "bleedless", "fullness", "log_wmse"):
+        assert sum(label in h.split() for h in heads) == 1  # each metric in one table
+    assert all(t.count("vocals") == 1 and t.count("drums") == 1 for t in tables)
+    assert len(format_leaderboard(board, width=200).split("\n\n")) == 2  # one table, footer
 
 
 # -- runs: duplicates, concurrency, crashes, interrupts, versions -------------------------------------

@@ -12,6 +12,7 @@ are unknown.
 from __future__ import annotations
 
 import math
+import shutil
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -97,19 +98,41 @@ def leaderboard(rows: Iterable[dict], configs: Mapping[str, Mapping] | None = No
     return out
 
 
-def format_leaderboard(entries: list[dict]) -> str:
+def format_leaderboard(entries: list[dict], width: int | None = None) -> str:
     """A table whose columns fit their longest cell; oracles are marked and listed after blind
-    separators."""
+    separators. Where the metric columns do not fit in ``width`` characters (the terminal's,
+    80 when it is not a terminal), they are split over several tables, each with the
+    separator, strategy and target columns."""
     labels = list(dict.fromkeys(k for e in entries for k in e if f"{k} n" in e))
-    width = {h: max(9, len(h) + 2) for h in labels}
+    if width is None:
+        width = shutil.get_terminal_size((80, 24)).columns
+    cell = {h: max(9, len(h) + 2) for h in labels}
+    names = [_name_of(e) for e in entries]
+    fixed = (max([len("separator")] + [len(n[0]) for n in names]) + 2
+             + max([len("strategy")] + [len(n[1]) for n in names]) + 2
+             + max([len("target")] + [len(e["target"]) for e in entries]) + 2 + 8)
+    parts: list[list[str]] = [[]]
+    for label in labels:
+        if parts[-1] and fixed + sum(cell[h] for h in parts[-1]) + cell[label] > width:
+            parts.append([])
+        parts[-1].append(label)
+    tables = [_table(entries, names, part, cell) for part in parts]
+    footer = ("cSDR: BSS Eval v4 SDR, median over 1 s frames then over tracks; uSDR: whole-"
+              "excerpt SDR (MDX), mean over tracks; SI-SDR: median over tracks. tracks: scored/total "
+              "for the first column; n/a: every track NaN (nan_reason in `demixbench results`).")
+    return "\n\n".join(tables) + "\n\n" + footer
 
-    def name_of(e: dict) -> tuple[str, str]:
-        sep = e["separator"] + (" (oracle)" if e["oracle"] else "")
-        strat = "" if e["strategy"] == "none" else e["strategy"] + (
-            f" @{e['step']}" if e["multi_step"] else "")
-        return sep, strat
 
-    names = [name_of(e) for e in entries]
+def _name_of(e: dict) -> tuple[str, str]:
+    sep = e["separator"] + (" (oracle)" if e["oracle"] else "")
+    strat = "" if e["strategy"] == "none" else e["strategy"] + (
+        f" @{e['step']}" if e["multi_step"] else "")
+    return sep, strat
+
+
+def _table(entries: list[dict], names: list[tuple[str, str]], labels: list[str],
+           width: dict[str, int]) -> str:
+    """One table of the leaderboard: the given metric columns."""
     w_sep = max([len("separator")] + [len(n[0]) for n in names]) + 2
     w_strat = max([len("strategy")] + [len(n[1]) for n in names]) + 2
     w_target = max([len("target")] + [len(e["target"]) for e in entries]) + 2
@@ -131,10 +154,6 @@ def format_leaderboard(entries: list[dict]) -> str:
         lines.append(f"{shown[0]:<{w_sep}}{shown[1]:<{w_strat}}{e['target']:<{w_target}}"
                      f"{''.join(cells)}{counts:>8}")
         prev = (sep, strat)
-    lines.append("")
-    lines.append("cSDR: BSS Eval v4 SDR, median over 1 s frames then over tracks; uSDR: whole-"
-                 "excerpt SDR (MDX), mean over tracks; SI-SDR: median over tracks. tracks: scored/total "
-                 "for the first column; n/a: every track NaN (nan_reason in `demixbench results`).")
     return "\n".join(lines)
 
 
