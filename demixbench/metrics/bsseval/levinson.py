@@ -25,9 +25,10 @@ _STALLED = 4
 # Buffers for the backward solutions, kept between factorisations: ~40 MB (M = 6) to ~70 MB
 # (M = 8) that a fresh allocation page-faults in on every call (which made keeping them cost
 # ~40 % of a factorisation; taken from here, ~10 %). A factorisation's buffer returns here
-# when it is dropped; at most _POOLED are kept.
+# when it is dropped; at most _POOLED are kept (a full system's and a stack of own-reference
+# systems', up to ~90 MB).
 _POOL: list[np.ndarray] = []
-_POOLED = 3
+_POOLED = 2
 _POOL_LOCK = threading.Lock()
 
 def _take_buffer(size: int) -> np.ndarray:
