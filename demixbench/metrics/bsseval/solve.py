@@ -159,9 +159,8 @@ def _toeplitz_solve(blocks: np.ndarray, y: np.ndarray, accept: float = _ACCEPTED
             # fail here, so that the caller hands them to museval's own solver
             independent = np.linalg.eigvalsh(blocks[:, 0])[:, 0] > _INDEPENDENT
             factored[independent, 0] += _PRECONDITION * np.eye(blocks.shape[-1])
-            digest = hashlib.blake2b(blocks.tobytes(), digest_size=16)
-            digest.update(factored.tobytes())
-            key = (digest.digest(), blocks.shape)
+            # (factored follows from blocks: the blocks' digest names both)
+            key = (hashlib.blake2b(blocks.tobytes(), digest_size=16).digest(), blocks.shape)
             entry = _kept(key) or _factorise(blocks, factored, y, scale)
             exact = entry["exact"]
             x, rel = np.zeros_like(y), np.full(S, np.inf)
@@ -219,6 +218,8 @@ def projection_filters(r: np.ndarray, nsrc: int, nchan: int, singular: str = "so
     def solve_own_structured():
         """The own systems, block Toeplitz with ``nchan x nchan`` blocks, stacked: one
         structured solve, LU (:func:`solve_own`) where it does not converge."""
+        if not _USE_LEVINSON:
+            return solve_own()
         solved = _toeplitz_solve(np.stack([blocks[:, c, c] for c in own]),
                                  np.stack([y[:, c, c] for c in own]))
         if any(xj is None for xj in solved):
