@@ -113,6 +113,28 @@ def test_list(capsys):
         assert kind in out
 
 
+def test_list_names_the_packages_and_versions_results_are_computed_with(capsys, monkeypatch):
+    from importlib import metadata
+
+    from demixbench.cli import listing
+
+    code, out, _ = _run(capsys, "list")
+    assert code == 0
+    torch = re.escape(f"torch {metadata.version('torch')}")
+    roformer = re.escape(f"bs-roformer {metadata.version('bs-roformer')}")
+    assert re.search(rf"^  bs_roformer\s.*\sdemixbench\s+{roformer}, {torch}\s", out, re.M), out
+    assert re.search(rf"^  htdemucs\s.*\s{re.escape('demucs ' + metadata.version('demucs'))}, "
+                     rf"{torch}\s", out, re.M)
+    wmse = re.escape(f"log-wmse-audio-quality {metadata.version('log-wmse-audio-quality')}")
+    assert re.search(rf"^  log_wmse\s+score\s+higher\s+signal\s+mean\s+demixbench\s+{wmse}\s",
+                     out, re.M)
+    assert re.search(r"^  bleedless\s.*\sdemixbench\s+librosa \d", out, re.M)
+    assert re.search(r"^  irm1\s.*\sdemixbench\s{3,}ideal ratio mask", out, re.M)  # numpy only
+    # an absent package is named as such (open-unmix's cannot be installed beside CPU torch)
+    assert listing.runs_on(["no-such-distribution-xyz", "torch"]) == (
+        f"no-such-distribution-xyz (not installed), torch {metadata.version('torch')}")
+
+
 def test_separate_writes_one_file_per_stem(tmp_path, capsys, short_track):
     mix = sum(short_track.values())[:, : SR]
     write_audio(tmp_path / "in.wav", mix, SR)

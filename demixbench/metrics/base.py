@@ -51,6 +51,9 @@ class MetricInfo:
     # them before it separates anything (:meth:`missing`)
     requires: tuple[str, ...] = ()
     install: str = ""
+    # further packages (distribution names) its compute calls, beside numpy, scipy and those
+    # behind ``requires``: `demixbench list` shows them all with their versions
+    packages: tuple[str, ...] = ()
 
     def missing(self) -> str | None:
         """Why this metric cannot be computed here (a module it needs is absent), or None."""

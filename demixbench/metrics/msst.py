@@ -193,7 +193,8 @@ def aura_mrstft(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 
         return 100 / (1 + 10 * float(loss(ref, est)))
 
 
-def _info(name: str, unit: str, description: str, compute, requires=(), **parameters):
+def _info(name: str, unit: str, description: str, compute, requires=(), packages=(),
+          **parameters):
     from .base import MetricInfo
 
     # every one is a finite number for a silent estimate (MSST scores it), none for a silent
@@ -201,7 +202,8 @@ def _info(name: str, unit: str, description: str, compute, requires=(), **parame
     return MetricInfo(name, unit, True, description, "mean", "signal", compute,
                       defined_for_silent_estimate=True,
                       parameters={"definition": "MSST utils/metrics.py", **parameters},
-                      requires=tuple(requires), install="'demixbench[msst]'" if requires else "")
+                      requires=tuple(requires), install="'demixbench[msst]'" if requires else "",
+                      packages=tuple(packages))
 
 
 MSST_SDR = _info("msst_sdr", "dB", "MSST's SDR: whole excerpt, all channels and samples, eps "
@@ -211,11 +213,11 @@ MSST_SI_SDR = _info("msst_si_sdr", "dB", "MSST's SI-SDR: channels and samples to
 L1_FREQ = _info("l1_freq", "score", "MSST's l1_freq: 100/(1 + 10 mean |Δ|STFT||), 2048-point "
                 "rectangular STFT, hop 1024 (0-100)", l1_freq, n_fft=2048, hop=1024)
 BLEEDLESS = _info("bleedless", "score", "MSST's bleedless: 100/(1 + mean dB the estimate has "
-                  "above the reference), 512 mel bands (0-100)", bleedless, n_fft=4096, hop=1024,
-                  n_mels=512, top_db=80)
+                  "above the reference), 512 mel bands (0-100)", bleedless, packages=("librosa",),
+                  n_fft=4096, hop=1024, n_mels=512, top_db=80)
 FULLNESS = _info("fullness", "score", "MSST's fullness: 100/(1 + mean dB the estimate lacks "
-                 "below the reference), 512 mel bands (0-100)", fullness, n_fft=4096, hop=1024,
-                 n_mels=512, top_db=80)
+                 "below the reference), 512 mel bands (0-100)", fullness, packages=("librosa",),
+                 n_fft=4096, hop=1024, n_mels=512, top_db=80)
 K_SDR_METRIC = _info("k_sdr", "score", "MSST's k_sdr: its SDR clipped to [-10, 10] and rescaled "
                      "to 0-100", k_sdr, k=K_SDR, eps=EPS)
 AURA_STFT = _info("aura_stft", "score", "MSST's aura_stft: auraloss STFT loss (spectral "

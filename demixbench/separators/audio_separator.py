@@ -51,6 +51,7 @@ def _stem_of(path: str) -> str:
 
 class AudioSeparator(Separator):
     name = "audio_separator"
+    packages = ("audio-separator",)
     sources: tuple[str, ...] = ("vocals", "accompaniment")
     sample_rate = 44100
     channels = 2

@@ -72,6 +72,9 @@ class Separator(ABC):
     # False for test-only models (random weights): left out when a run names no separators
     default_run: ClassVar[bool] = True
     stem_map: ClassVar[dict[str, str]] = {}
+    # the packages (distribution names) whose code computes the estimates, which `demixbench
+    # list` shows with their installed versions (numpy and scipy go unnamed)
+    packages: ClassVar[tuple[str, ...]] = ()
     # the implementation's version. The code's own digest is part of config() already, so an
     # edit never needs a bump; a version marks a change of meaning for readers of the rows
     version: ClassVar[str] = "1"

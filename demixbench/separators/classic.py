@@ -167,6 +167,7 @@ class HPSSRepet(Separator):
     """
 
     name = "hpss_repet"
+    packages = ("librosa",)
     sources = STEMS
     sample_rate = None
     description = "HPSS (drums, band-cleaned) + low-pass (bass) + REPET-SIM (vocals), other = residual"
@@ -237,6 +238,7 @@ class HPSSNMF(Separator):
     """
 
     name = "hpss_nmf"
+    packages = ("librosa", "scikit-learn")
     sources = STEMS
     sample_rate = None
     description = "HPSS + band-restricted NMF per stem (mono analysis), power soft masks"

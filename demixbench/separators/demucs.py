@@ -53,6 +53,7 @@ class DemucsSeparator(OnDevice, Separator):
     sample_rate = 44100
     channels = 2
     needs_weights = True
+    packages = ("demucs", "torch")
     trained_on_musdb_test: ClassVar[bool] = False
     description = "Demucs"
 

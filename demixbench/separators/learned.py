@@ -30,6 +30,7 @@ def shipped_checkpoint(model: str) -> Path | None:
 
 class LearnedSeparator(OnDevice, Separator):
     model_name: ClassVar[str] = ""
+    packages = ("torch",)
     sources: tuple[str, ...] = STEMS
     sample_rate = 44100
     channels = 2

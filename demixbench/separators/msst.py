@@ -152,6 +152,7 @@ class MSSTSeparator(OnDevice, Separator):
 
 class BSRoformer(MSSTSeparator):
     name = "bs_roformer"
+    packages = ("bs-roformer", "torch")
     model_type = "bs_roformer"
     published = True
     description = ("Band-Split RoFormer, MSST-format checkpoints on bs-roformer 0.3.10 "
@@ -160,6 +161,7 @@ class BSRoformer(MSSTSeparator):
 
 class MelBandRoformer(MSSTSeparator):
     name = "mel_band_roformer"
+    packages = ("bs-roformer", "torch")
     model_type = "mel_band_roformer"
     published = True
     description = ("Mel-Band RoFormer, MSST-format checkpoints on bs-roformer 0.3.10 "
@@ -168,6 +170,7 @@ class MelBandRoformer(MSSTSeparator):
 
 class MSSTHTDemucs(MSSTSeparator):
     name = "msst_htdemucs"
+    packages = ("demucs", "torch")
     model_type = "htdemucs"
     sources = ("drums", "bass", "other", "vocals")
     description = "HT Demucs checkpoints trained with MSST, on demucs 4.1.0's HTDemucs"

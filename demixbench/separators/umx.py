@@ -86,6 +86,7 @@ class OpenUnmixSeparator(OnDevice, Separator):
     """An open-unmix model: one network per target, one Wiener step for all."""
 
     name = "umxhq"
+    packages = ("openunmix", "torch")
     spec: ClassVar[str] = "umxhq_spec"
     sources: tuple[str, ...] = ("vocals", "drums", "bass", "other")
     sample_rate = 44100
