@@ -156,8 +156,8 @@ def test_a_second_estimate_of_the_same_references_reuses_their_factorisation(irm
                                                                              monkeypatch):
     refs, ests = irm1_case
     other = (0.7 * ests + 0.3 * ests[::-1]).astype(ests.dtype)  # another separator's estimates
-    monkeypatch.setattr(solve, "_FACTORED", type(solve._FACTORED)())
-    monkeypatch.setattr(images, "_REFERENCES", type(images._REFERENCES)())
+    solve._FACTORED.clear()
+    images._REFERENCES.clear()
     made = []
     real = levinson.BlockLevinson.__init__
     monkeypatch.setattr(levinson.BlockLevinson, "__init__",  # full-order ones (not probes)
@@ -178,8 +178,8 @@ def test_a_second_estimate_of_the_same_references_reuses_their_factorisation(irm
 def test_references_changed_in_place_are_not_taken_for_the_kept_ones(irm1_case, monkeypatch):
     refs, ests = irm1_case
     refs = refs.copy()
-    monkeypatch.setattr(solve, "_FACTORED", type(solve._FACTORED)())
-    monkeypatch.setattr(images, "_REFERENCES", type(images._REFERENCES)())
+    solve._FACTORED.clear()
+    images._REFERENCES.clear()
     bss_eval_images_v4(refs, ests, SR, SR)
     # same array and shape, other samples: none of those the key samples (every 4099th), so
     # that only the full comparison with the kept copy tells them apart

@@ -173,3 +173,19 @@ def test_frames_silent_everywhere_give_reason():
 def test_unknown_metric():
     with pytest.raises(MetricError, match=r"unknown metric\(s\) sdrr; choose from"):
         score_track({}, {}, ["sdrr"], SR)
+
+
+def test_kept_bytes_drops_the_least_recently_used_beyond_its_budget_and_never_keeps_an_oversize_value():
+    from demixbench.metrics.memo import KeptBytes
+
+    kept = KeptBytes(100, len)
+    assert kept.put("a", b"x" * 40) and kept.put("b", b"x" * 40)
+    assert kept.get("a") == b"x" * 40  # now the most recently used: "b" goes first
+    assert kept.put("c", b"x" * 40)
+    assert kept.get("b") is None and kept.get("a") is not None and kept.nbytes == 80
+    assert kept.put("a", b"x" * 60)  # kept again at another size: the budget counts the new one
+    assert kept.nbytes == 100 and len(kept) == 2
+    assert not kept.put("a", b"x" * 101)  # alone over the budget: not kept, nor its old value
+    assert kept.get("a") is None and kept.get("c") == b"x" * 40
+    kept.clear()
+    assert len(kept) == 0 and kept.nbytes == 0

@@ -51,7 +51,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             why = f"weights not in {cache_text()}: `demixbench fetch {name}` or --weights PATH"
         desc = cls.description + ("" if ok else f" [{why}]")
         rows.append([name, ",".join(cls.sources), "yes" if cls.oracle else "no",
-                     "yes" if cls.needs_weights else "no", "yes" if ok else "no", dist, runs_on(cls.packages), desc])
+                     "yes" if cls.needs_weights else "no", "yes" if ok else "no", dist,
+                     runs_on(cls.packages), desc])
     print("separators:")
     print(text_table(["name", "sources", "oracle", "weights", "available", "package", "runs on",
                       "description"], rows))

@@ -35,14 +35,13 @@ once for every estimate scored against it (a strategy's steps, other separators)
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
 
 from ..errors import MetricError
+from .memo import KeptBytes
 
 EPS = 1e-8
 BLOCK = 256  # STFT frames computed at a time
@@ -98,8 +97,7 @@ def _mel(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
 
 
 MEL_KEPT_BYTES = 128 << 20  # mel spectrograms kept for bleedless/fullness (10 s stereo: 3.5 MB)
-_MEL_KEPT: OrderedDict[tuple, np.ndarray] = OrderedDict()
-_MEL_LOCK = threading.Lock()
+_MEL_KEPT = KeptBytes(MEL_KEPT_BYTES, lambda db: db.nbytes)
 
 
 def _mel_db(x: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -108,16 +106,11 @@ def _mel_db(x: np.ndarray, sample_rate: int) -> np.ndarray:
     x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
     key = (hashlib.blake2b(x.view(np.uint8).ravel(), digest_size=16).digest(), x.shape,
            sample_rate)
-    with _MEL_LOCK:
-        if key in _MEL_KEPT:
-            _MEL_KEPT.move_to_end(key)
-            return _MEL_KEPT[key]
-    db = _compute_mel_db(x.astype(np.float64), sample_rate)
-    db.flags.writeable = False
-    with _MEL_LOCK:
-        _MEL_KEPT[key] = db
-        while sum(v.nbytes for v in _MEL_KEPT.values()) > MEL_KEPT_BYTES and len(_MEL_KEPT) > 1:
-            _MEL_KEPT.popitem(last=False)
+    db = _MEL_KEPT.get(key)
+    if db is None:
+        db = _compute_mel_db(x.astype(np.float64), sample_rate)
+        db.flags.writeable = False
+        _MEL_KEPT.put(key, db)
     return db
 
 

@@ -5,12 +5,11 @@ correlated twice, ``_STORE_BYTES`` at a time)."""
 
 from __future__ import annotations
 
-import threading
 import zlib
-from collections import OrderedDict
 
 import numpy as np
 
+from ..memo import KeptBytes
 from .correlations import (
     FILTER_LEN,
     _FrameStats,
@@ -36,8 +35,7 @@ _KEEP_ALL_BYTES = 256 << 20
 # pass. Only for tracks whose frames are kept in one pass, and bounded by
 # REFERENCES_KEPT_BYTES (float32 4-stem stereo: 17 MB for 10 s; up to about 75 s is kept).
 REFERENCES_KEPT_BYTES = 128 << 20
-_REFERENCES: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-_REFERENCES_LOCK = threading.Lock()
+_REFERENCES = KeptBytes(REFERENCES_KEPT_BYTES, lambda kept: kept[0].nbytes + kept[1].nbytes)
 
 def _references_key(references: np.ndarray, win: int, hop: int, lags: int) -> tuple:
     sample = np.ascontiguousarray(references.reshape(-1)[::4099])  # a cheap first filter
@@ -46,22 +44,16 @@ def _references_key(references: np.ndarray, win: int, hop: int, lags: int) -> tu
 def _known_correlations(key: tuple, references: np.ndarray) -> np.ndarray | None:
     """The references' own frame correlations from an earlier call, if these are its
     references exactly."""
-    with _REFERENCES_LOCK:
-        kept = _REFERENCES.get(key)
-        if kept is not None:
-            _REFERENCES.move_to_end(key)
+    kept = _REFERENCES.get(key)
     if kept is not None and np.array_equal(kept[0], references):
         return kept[1]
     return None
 
 def _remember_correlations(key: tuple, references: np.ndarray, own: np.ndarray) -> None:
-    if references.nbytes + own.nbytes > REFERENCES_KEPT_BYTES:
-        return
-    copy = np.array(references)  # (the caller may change its array later)
-    with _REFERENCES_LOCK:
-        _REFERENCES[key] = copy, np.ascontiguousarray(own)
-        while sum(a.nbytes + b.nbytes for a, b in _REFERENCES.values()) > REFERENCES_KEPT_BYTES:
-            _REFERENCES.popitem(last=False)
+    if references.nbytes + own.nbytes > _REFERENCES.max_bytes:
+        return  # (not copied for nothing)
+    # a copy: the caller may change its array later
+    _REFERENCES.put(key, (np.array(references), np.ascontiguousarray(own)))
 
 def _frame_groups(nframes: int, m: int, lags: int) -> list[slice]:
     per_frame = m * 2 * m * lags * 8

@@ -9,13 +9,12 @@ Cholesky both fail is numerically singular: its filters are not unique."""
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
+from ..memo import KeptBytes
 from .correlations import one_blas_thread
 from .levinson import BlockLevinson, conjugate_gradients, refined, relative_residual
 
@@ -80,24 +79,12 @@ def solve_gram(g: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, str]:
 # on excerpts up to 30 s). Bounded by FACTORED_KEPT_BYTES (a 4-stem stereo system ~4 MB;
 # one that needed the recursion's back substitution keeps its backward solutions, ~70 MB).
 FACTORED_KEPT_BYTES = 128 << 20
-_FACTORED: OrderedDict[tuple, dict] = OrderedDict()
-_FACTORED_LOCK = threading.Lock()
-
-def _kept(key: tuple) -> dict | None:
-    with _FACTORED_LOCK:
-        if key in _FACTORED:
-            _FACTORED.move_to_end(key)
-            return _FACTORED[key]
-    return None
+_FACTORED = KeptBytes(FACTORED_KEPT_BYTES, lambda entry: entry["bytes"])
 
 def _keep(key: tuple, entry: dict) -> None:
+    """Keep ``entry`` (again, after its route changed: its size may have too)."""
     entry["bytes"] = entry["exact"].nbytes() + entry["system"].nbytes()
-    with _FACTORED_LOCK:
-        _FACTORED[key] = entry
-        _FACTORED.move_to_end(key)
-        while (sum(e["bytes"] for e in _FACTORED.values()) > FACTORED_KEPT_BYTES
-               and len(_FACTORED) > 1):
-            _FACTORED.popitem(last=False)
+    _FACTORED.put(key, entry)
 
 def _factorise(blocks: np.ndarray, factored: np.ndarray, y: np.ndarray, scale: np.ndarray):
     """Factorise and choose the route: conjugate gradients where the Gohberg-Semencul inverse
@@ -161,7 +148,7 @@ def _toeplitz_solve(blocks: np.ndarray, y: np.ndarray, accept: float = _ACCEPTED
             factored[independent, 0] += _PRECONDITION * np.eye(blocks.shape[-1])
             # (factored follows from blocks: the blocks' digest names both)
             key = (hashlib.blake2b(blocks.tobytes(), digest_size=16).digest(), blocks.shape)
-            entry = _kept(key) or _factorise(blocks, factored, y, scale)
+            entry = _FACTORED.get(key) or _factorise(blocks, factored, y, scale)
             exact = entry["exact"]
             x, rel = np.zeros_like(y), np.full(S, np.inf)
             if entry["route"] == "cg":
