@@ -18,7 +18,7 @@ from conftest import HOSTILE_TRACKS
 from demixbench.cli import main
 from demixbench.errors import DemixbenchError, ReportError
 from demixbench.reports import html, model, stats
-from demixbench.reports.compare import compare
+from demixbench.reports.compare import compare, format_table
 from demixbench.reports.gates import evaluate, fails, parse_list
 from demixbench.reports.report import make_report
 from demixbench.runs.runner import RunConfig, Runner
@@ -291,13 +291,26 @@ def test_compare_flags_the_changed_parameter_and_the_drop(two_runs):
     assert all(not math.isnan(r["p_holm"]) and r["p_holm"] >= r["p"] for r in c.table)
 
 
-def test_compare_cli_exit_status_follows_fail_on(two_runs, tmp_path):
+def test_compare_cli_exit_status_follows_fail_on(two_runs, tmp_path, monkeypatch):
     store, (a, b) = two_runs
+    monkeypatch.setenv("COLUMNS", "80")  # (as when piped, whatever terminal runs the tests)
     out = tmp_path / "cmp.html"
     code, stdout, err = run_cli("compare", a, b, "--store", str(store), "--fail-on", "sdr:0.5",
                                 "-o", str(out))
     assert code == 1 and "FAIL irm1 vocals cSDR" in err
     assert "irm1 changed: params.n_fft: 2048 -> 64" in stdout
+    # the table fits 80 columns: one heading per separator and target, its metrics below
+    assert max(len(line) for line in stdout.splitlines()) <= 80, stdout
+    lines = stdout.splitlines()
+    at = lines.index("  irm1  vocals")
+    assert sorted(line.split()[0] for line in lines[at + 1:at + 4]) == ["SI-SDR", "cSDR", "uSDR"]
+    assert re.match(r"^    cSDR\s+-?\d+\.\d\d\s+-?\d+\.\d\d\s+-\d+\.\d\d\s+\[", lines[at + 1])
+    # where a target column fits, one heading for the separator and a row per target and metric
+    wide = format_table(compare(store, a, None, b), width=120).splitlines()
+    at = wide.index("  irm1")
+    assert wide[at - 1].split()[:3] == ["target", "metric", "A"]
+    assert all(re.match(r"^    (drums|bass|other|vocals|accompaniment)\s+(cSDR|uSDR|SI-SDR)\s", x)
+               for x in wide[at + 1:at + 16]) and not wide[at + 16].strip()
     assert html.is_report(out) and "compare-table" in out.read_text()
     code, stdout, err = run_cli("compare", a, b, "--store", str(store), "--fail-on", "sdr:100")
     assert code == 0 and "FAIL" not in stdout + err

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -255,7 +257,35 @@ def _per_song(rows: pd.DataFrame) -> pd.DataFrame:
     return out.assign(excerpt="pieces", track=out["song"])
 
 
-def format_table(c: Comparison) -> str:
+def _grouped_table(table: list[dict], width: int) -> list[str]:
+    """The comparison rows under one heading line per separator, a row per target and metric;
+    where that is wider than ``width``, under one heading per separator and target, a row per
+    metric (80 columns, where a table with separator and target columns made ~115)."""
+    headers = ["metric", "A", "B", "Δ", "95% CI", "p", "p Holm", "n", "verdict"]
+    for by_target in (False, True):
+        groups: dict[tuple[str, ...], list[list[str]]] = {}
+        for r in table:
+            key = (r["separator"], r["target"]) if by_target else (r["separator"],)
+            groups.setdefault(key, []).append(
+                ([] if by_target else [r["target"]])
+                + [r["metric_label"], *paired_cells(r), r["verdict"]])
+        body = text_table(headers if by_target else ["target", *headers],
+                          [row for rows in groups.values() for row in rows],
+                          indent="    ").splitlines()
+        out, rows_left = [body[0]], iter(body[1:])
+        for key, rows in groups.items():
+            out.append("  " + "  ".join(key))
+            out += [next(rows_left) for _ in rows]
+        if max(map(len, out)) <= width:
+            break
+    return out
+
+
+def format_table(c: Comparison, width: int | None = None) -> str:
+    """The comparison as text, its table within ``width`` columns where it can be (default:
+    the terminal's; 80 when the output is not a terminal)."""
+    if width is None:
+        width = shutil.get_terminal_size((80, 24)).columns
     lines = [f"A: run {c.a.run_id}{':' + c.a.separator if c.a.separator else ''} ({c.a.store})",
              f"B: run {c.b.run_id}{':' + c.b.separator if c.b.separator else ''} ({c.b.store})"]
     for name, changes in c.config_changes.items():
@@ -266,15 +296,12 @@ def format_table(c: Comparison) -> str:
         lines.append("only in A (not compared): " + ", ".join(c.only_a))
     if c.only_b:
         lines.append("only in B (not compared): " + ", ".join(c.only_b))
-    headers = ["separator", "target", "metric", "median A", "median B", "Δ median", "95% CI", "p",
-               "p Holm", "n", "verdict"]
-    rows = [[r["separator"], r["target"], r["metric_label"], *paired_cells(r), r["verdict"]]
-            for r in c.table]
-    lines += ["", text_table(headers, rows, indent=""), "",
-              "Δ median: median over tracks of B - A (> 0: B better); CI: bootstrap 95 % of that "
-              "median; p: two-sided Wilcoxon signed-rank; p Holm: corrected over this table "
-              "(blind and oracle rows are separate families); verdict: CI on one side of 0 and "
-              "Holm p < 0.05 (the corrected p decides)."]
+    lines += [""] + _grouped_table(c.table, width)
+    lines += ["", textwrap.fill(
+        "A, B: medians over tracks; Δ: median over tracks of B - A (> 0: B better); 95% CI: "
+        "bootstrap 95 % of that median; p: two-sided Wilcoxon signed-rank; p Holm: corrected "
+        "over this table (blind and oracle rows are separate families); verdict: CI on one "
+        "side of 0 and Holm p < 0.05 (the corrected p decides).", width=min(width, 100))]
     return "\n".join(lines)
 
 
