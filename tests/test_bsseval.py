@@ -209,11 +209,19 @@ def test_frames_near_rounding_are_recomputed_and_agree(rng):
 
 @pytest.mark.slow
 def test_long_tracks_mode_recomputes_frames_and_agrees(irm1_case, monkeypatch):
-    # beyond _STORE_BYTES of frame correlations, the frames are correlated twice (once for the
-    # filters, once for the energies) instead of being kept
-    monkeypatch.setattr(images, "_STORE_BYTES", 1)
+    # beyond _KEEP_ALL_BYTES of frame correlations, the frames are correlated _STORE_BYTES at
+    # a time; the first ones' are kept for the energies, the others' computed again
+    monkeypatch.setattr(images, "_STORE_BYTES", 1)  # (one frame at a time)
+    monkeypatch.setattr(images, "_KEEP_ALL_BYTES", images._frame_bytes(8, 512))  # one frame's
+    computed = []
+    real = images.frame_correlations
+    monkeypatch.setattr(images, "frame_correlations", lambda r, e, starts, *a, **k:
+                        computed.append([int(x) for x in starts]) or real(r, e, starts, *a, **k))
     refs, ests = irm1_case
+    assert refs.shape == (4, 3 * SR, 2)
     ours, theirs = _both(refs, ests, SR, SR)
+    # three frames for the filters, then the two not kept again for the energies
+    assert computed == [[0], [SR], [2 * SR], [SR], [2 * SR]]
     _assert_agree(ours, theirs)
 
 

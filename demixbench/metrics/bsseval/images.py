@@ -1,7 +1,8 @@
 """Step 4 of BSS Eval v4: the driver, :func:`bss_eval_images_v4` (framewise SDR, ISR, SIR, SAR
-with filters fitted on the whole signals), bounding the memory of long tracks (frame
-correlations up to ``_KEEP_ALL_BYTES`` are kept between the passes; longer inputs are
-correlated twice, ``_STORE_BYTES`` at a time)."""
+with filters fitted on the whole signals), bounding the memory of long tracks: the frames'
+correlations, computed for the filters, are kept for the energies up to ``_KEEP_ALL_BYTES``;
+the frames beyond (on tracks longer than ~8 minutes) are correlated again, ``_STORE_BYTES`` at
+a time."""
 
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ from .correlations import (
 from .energies import ExplicitFrames, _Energies
 from .solve import projection_filters
 
-_STORE_BYTES = 32 << 20  # frame correlations held at a time when they are recomputed
-# all of a track's frame correlations are kept between the passes up to this size (a 5-minute
-# 4-stem stereo track needs 157 MB: kept, it takes half the time); beyond, they are computed
-# twice, _STORE_BYTES at a time, so that long tracks stay within bounded memory
+_STORE_BYTES = 32 << 20  # frame correlations computed at a time on tracks longer than below
+# frame correlations kept from the filters' pass for the energies' pass, at most: a 5-minute
+# 4-stem stereo track needs 157 MB (all kept: half the time of correlating twice); on longer
+# ones the first frames' are kept and the rest are correlated again, so that memory stays
+# bounded (a 10-minute track: 256 of 314 MB kept, a fifth of the frames correlated twice)
 _KEEP_ALL_BYTES = 256 << 20
 
 # The references' own frame correlations of recent calls (with a copy of the references, to
@@ -55,8 +57,11 @@ def _remember_correlations(key: tuple, references: np.ndarray, own: np.ndarray) 
     # a copy: the caller may change its array later
     _REFERENCES.put(key, (np.array(references), np.ascontiguousarray(own)))
 
+def _frame_bytes(m: int, lags: int) -> int:
+    return m * 2 * m * lags * 8  # one frame's correlations, float64
+
 def _frame_groups(nframes: int, m: int, lags: int) -> list[slice]:
-    per_frame = m * 2 * m * lags * 8
+    per_frame = _frame_bytes(m, lags)
     if per_frame * nframes <= _KEEP_ALL_BYTES:
         return [slice(0, nframes)]
     size = max(1, _STORE_BYTES // per_frame)
@@ -83,7 +88,7 @@ def _images_v4(references: np.ndarray, estimates: np.ndarray, win: int, hop: int
     groups = _frame_groups(nframes, m, lags)
     # frames that tile the signal (then a remainder) give the whole-signal correlations
     tiled = width >= lags and (nframes == 1 or hop == win)
-    kept = None
+    kept: dict[int, tuple] = {}  # group -> its frames' correlations and sums, for the energies
     if tiled:
         end = int(starts[-1]) + width
         total = np.zeros((m, 2 * m, lags))
@@ -97,18 +102,22 @@ def _images_v4(references: np.ndarray, estimates: np.ndarray, win: int, hop: int
         if len(groups) == 1:
             key = _references_key(references, win, hop, lags)
             known = _known_correlations(key, references)
-        for g in groups:
-            stats = _FrameStats(g.stop - g.start, nsrc, nchan) if len(groups) == 1 else None
+        kept_bytes = 0
+        for i, g in enumerate(groups):
+            size = (g.stop - g.start) * _frame_bytes(m, lags)
+            keep = len(groups) == 1 or kept_bytes + size <= _KEEP_ALL_BYTES
+            stats = _FrameStats(g.stop - g.start, nsrc, nchan) if keep else None
             corr = frame_correlations(references, estimates, starts[g], width, lags, stats,
                                       known=known)
             if key is not None and known is None:
                 _remember_correlations(key, references, corr[:, :, :m])
             total += corr.sum(axis=0)
-            if len(groups) > 1:
+            if keep:
+                kept[i] = corr, stats
+                kept_bytes += size
+            else:
                 del corr
                 _release_memory()
-            if len(groups) == 1:
-                kept = corr, stats
     else:
         total = correlations(references, estimates, lags)
     long_track = len(groups) > 1  # then memory, not time, is what to spare
@@ -125,9 +134,9 @@ def _images_v4(references: np.ndarray, estimates: np.ndarray, win: int, hop: int
     explicit = None
     out = np.full((4, nsrc, nframes), np.nan)
     recomputed = 0
-    for g in groups:
-        if kept is not None:
-            corr, stats = kept
+    for i, g in enumerate(groups):
+        if i in kept:
+            corr, stats = kept.pop(i)  # (each group's memory is freed once used)
         else:
             stats = _FrameStats(g.stop - g.start, nsrc, nchan)
             corr = frame_correlations(references, estimates, starts[g], width, lags, stats)
