@@ -28,6 +28,12 @@ MSST = {
     "msst_htdemucs": {"model": "htdemucs",
                       "htdemucs": {"channels": 4, "depth": 2, "t_layers": 1, "t_heads": 2,
                                    "bottom_channels": 0, "dconv_comp": 4, "num_subbands": 1}},
+    # chunk_size = hop_length * (dim_t - 1), dim_t divisible by the two scales' 2 x 2
+    "mdx23c": {"model": {"num_subbands": 4, "num_channels": 8, "growth": 8, "num_scales": 2,
+                         "num_blocks_per_scale": 1, "bottleneck_factor": 4, "scale": [2, 2],
+                         "norm": "InstanceNorm", "act": "gelu"},
+               "audio_extra": {"n_fft": 2048, "hop_length": 512, "dim_f": 1024,
+                               "chunk_size": 512 * 127}},
 }
 OPENUNMIX = ("umxhq", "umx", "umxl")
 GENERATED = (*SPLEETER, "convtasnet", "unet", "demucs_lite", "hdemucs_high_musdb_plus",
@@ -162,11 +168,14 @@ def _msst(name: str, folder: Path, extra_model: dict | None = None,
     from demixbench.models.msst.networks import build
 
     htdemucs = name == "msst_htdemucs"
-    config = {"audio": {"chunk_size": 65536, "sample_rate": 44100, "num_channels": 2},
-              "training": {"instruments": list(STEMS) if htdemucs else ["vocals", "other"],
-                           "target_instrument": None if htdemucs else "vocals",
+    every_stem = name in ("msst_htdemucs", "mdx23c")
+    spec = dict(MSST[name])
+    config = {"audio": {"chunk_size": 65536, "sample_rate": 44100, "num_channels": 2,
+                        **spec.pop("audio_extra", {})},
+              "training": {"instruments": list(STEMS) if every_stem else ["vocals", "other"],
+                           "target_instrument": None if every_stem else "vocals",
                            "samplerate": 44100, "segment": 1, "channels": 2},
-              "inference": {"batch_size": 2, "num_overlap": 2}, **MSST[name]}
+              "inference": {"batch_size": 2, "num_overlap": 2}, **spec}
     if extra_model:
         config["model"] = {**config["model"], **extra_model}
     if extra_audio:

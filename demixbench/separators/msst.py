@@ -13,8 +13,10 @@ batching (MSST's window decision depends on the batch size, so it changes the ou
 
 Single-target configs (``training.target_instrument``) return the target and, as MSST's
 ``--extract_instrumental`` does, the mixture minus the target as ``accompaniment``.
-SCNet and MDX23C are not here: no package on the index implements them, and this project does
-not carry unverifiable copies of networks.
+MDX23C runs on this project's own TFC-TDF network (:mod:`demixbench.models.msst.tfc_tdf`: no
+package implements it), which loads MSST's reference checkpoint strictly and reproduces MSST's
+output (``tests/test_msst_models.py``). SCNet is not here: no package implements it either, and
+this project does not carry unverified copies of networks.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from ..device import OnDevice
 from ..errors import SeparatorError
 from ..weights import MissingWeightsError, available, locate
 from .base import Estimates, Separator
+
+ROFORMERS = ("bs_roformer", "mel_band_roformer")
 
 STEM_NAMES = {"instrumental": "accompaniment", "instrum": "accompaniment"}
 
@@ -128,7 +132,7 @@ class MSSTSeparator(OnDevice, Separator):
                 "chunk": chunk, "step": step, "batch_size": batch, "normalize": self.normalize,
                 "instrumental": self.instrumental,
                 "zero_dc": bool(self.config_data.get("model", {}).get("zero_dc", True))
-                if self.model_type != "htdemucs" else None}
+                if self.model_type in ROFORMERS else None}
 
     def _separate(self, mixture, sample_rate, references) -> Estimates:
         from ..models.msst.demix import demix
@@ -174,3 +178,12 @@ class MSSTHTDemucs(MSSTSeparator):
     model_type = "htdemucs"
     sources = ("drums", "bass", "other", "vocals")
     description = "HT Demucs checkpoints trained with MSST, on demucs 4.1.0's HTDemucs"
+
+
+class MDX23C(MSSTSeparator):
+    name = "mdx23c"
+    packages = ("torch",)
+    model_type = "mdx23c"
+    sources = ("vocals", "bass", "drums", "other")
+    description = ("MDX23C (KUIELab's TFC-TDF U-Net v3), MSST-format checkpoints on this "
+                   "project's network, checked against MSST's output")
