@@ -34,6 +34,10 @@ MSST = {
                          "norm": "InstanceNorm", "act": "gelu"},
                "audio_extra": {"n_fft": 2048, "hop_length": 512, "dim_f": 1024,
                                "chunk_size": 512 * 127}},
+    "scnet": {"model": {"sources": list(STEMS), "audio_channels": 2, "dims": [4, 4, 8, 8],
+                        "nfft": 1024, "hop_size": 256, "win_size": 1024, "normalized": True,
+                        "conv_depths": [1, 1, 1], "compress": 4, "num_dplayer": 2},
+              "inference_extra": {"normalize": True}},
 }
 OPENUNMIX = ("umxhq", "umx", "umxl")
 GENERATED = (*SPLEETER, "convtasnet", "unet", "demucs_lite", "hdemucs_high_musdb_plus",
@@ -168,14 +172,15 @@ def _msst(name: str, folder: Path, extra_model: dict | None = None,
     from demixbench.models.msst.networks import build
 
     htdemucs = name == "msst_htdemucs"
-    every_stem = name in ("msst_htdemucs", "mdx23c")
+    every_stem = name in ("msst_htdemucs", "mdx23c", "scnet")
     spec = dict(MSST[name])
     config = {"audio": {"chunk_size": 65536, "sample_rate": 44100, "num_channels": 2,
                         **spec.pop("audio_extra", {})},
               "training": {"instruments": list(STEMS) if every_stem else ["vocals", "other"],
                            "target_instrument": None if every_stem else "vocals",
                            "samplerate": 44100, "segment": 1, "channels": 2},
-              "inference": {"batch_size": 2, "num_overlap": 2}, **spec}
+              "inference": {"batch_size": 2, "num_overlap": 2, **spec.pop("inference_extra", {})},
+              **spec}
     if extra_model:
         config["model"] = {**config["model"], **extra_model}
     if extra_audio:

@@ -6,7 +6,7 @@ reference output's peak. float32 kernels differ between CPUs: on one machine the
 reproduced MSST's output exactly (max abs difference 0.0) and HT Demucs within 7.5e-7 of the
 peak; on an AVX-512 AMD EPYC the roformers differ by up to 1.1e-5 (bs_roformer) and 1.9e-5
 (mel_band_roformer) of the peak (RMS 6e-6 of the output's), with 1 or 2 threads alike; MDX23C
-(this project's own network) within 5.4e-7 of the peak on every stem. A
+and SCNet (this project's own networks) within 5.4e-7 and 4.3e-7 of the peak on every stem. A
 protocol error is far larger: leaving out MSST's zero_dc moves the output by 1.2e-2 of the
 peak."""
 
@@ -24,7 +24,7 @@ from demixbench.weights import WeightsError
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "msst-models"
 CASES = [("bs_roformer", "bs_roformer"), ("mel_band_roformer", "mel_band_roformer"),
-         ("msst_htdemucs", "htdemucs"), ("mdx23c", "mdx23c")]
+         ("msst_htdemucs", "htdemucs"), ("mdx23c", "mdx23c"), ("scnet", "scnet")]
 TOLERANCE = 1e-4  # of the reference output's peak (see above)
 
 pytest.importorskip("bs_roformer", reason="the roformers need bs-roformer==0.3.10")
@@ -40,8 +40,10 @@ def _reference(model_type: str) -> Path:
 @pytest.mark.parametrize("name,model_type", CASES)
 def test_reproduces_msst_demix(name, model_type):
     folder = _reference(model_type)
+    # (MSST's demix output; scnet's config normalizes in inference.py, outside demix: below)
+    raw = {"normalize": False} if model_type == "scnet" else {}
     sep = default_registry().create(name, weights=str(folder / "model.ckpt"),
-                                    config=str(folder / "config.yaml"))
+                                    config=str(folder / "config.yaml"), **raw)
     mix = sf.read(folder / "input.wav", dtype="float32", always_2d=True)[0].T
     out = sep.separate(mix, 44100)
     compared = 0
@@ -164,3 +166,22 @@ def test_mdx23c_builds_only_the_configuration_checked_against_msst(tmp_path):
                                            r"encoder_blocks\.0\.downscale\.conv\.2\.weight"):
         default_registry().create("mdx23c", weights=str(folder / "model.ckpt"),
                                   config=str(tmp_path / "config.yaml"))
+
+
+def test_scnet_with_its_configs_normalize_gives_msst_inference_py_output():
+    """scnet's config sets inference.normalize: MSST's inference.py standardises the mixture by
+    its mono mean and std before demix and undoes it after (its output differs from the raw
+    demix by up to ~1.8); the reference holds samples 110000-132050 of that pipeline."""
+    folder = _reference("scnet")
+    sep = default_registry().create("scnet", weights=str(folder / "model.ckpt"),
+                                    config=str(folder / "config.yaml"))
+    assert sep.params()["normalize"] is True
+    mix = sf.read(folder / "input.wav", dtype="float32", always_2d=True)[0].T
+    out = sep.separate(mix, 44100)
+    for stem in ("drums", "bass", "other", "vocals"):
+        ref = np.load(folder / "inference_py_normalize" / f"{stem}.npy")
+        got = out[stem][:, 110000:132050]
+        np.testing.assert_allclose(got, ref, rtol=0, atol=TOLERANCE * np.abs(ref).max(),
+                                   err_msg=stem)
+        raw = np.load(folder / f"{stem}.npy")[:, 110000:132050]
+        assert np.abs(raw - ref).max() > 100 * TOLERANCE * np.abs(ref).max()  # not a no-op

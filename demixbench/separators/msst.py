@@ -13,10 +13,9 @@ batching (MSST's window decision depends on the batch size, so it changes the ou
 
 Single-target configs (``training.target_instrument``) return the target and, as MSST's
 ``--extract_instrumental`` does, the mixture minus the target as ``accompaniment``.
-MDX23C runs on this project's own TFC-TDF network (:mod:`demixbench.models.msst.tfc_tdf`: no
-package implements it), which loads MSST's reference checkpoint strictly and reproduces MSST's
-output (``tests/test_msst_models.py``). SCNet is not here: no package implements it either, and
-this project does not carry unverified copies of networks.
+MDX23C and SCNet run on this project's own networks (:mod:`demixbench.models.msst.tfc_tdf`,
+:mod:`demixbench.models.msst.scnet`: no package implements them), which load MSST's reference
+checkpoints strictly and reproduce MSST's outputs (``tests/test_msst_models.py``).
 """
 
 from __future__ import annotations
@@ -187,3 +186,13 @@ class MDX23C(MSSTSeparator):
     sources = ("vocals", "bass", "drums", "other")
     description = ("MDX23C (KUIELab's TFC-TDF U-Net v3), MSST-format checkpoints on this "
                    "project's network, checked against MSST's output")
+
+
+class SCNet(MSSTSeparator):
+    name = "scnet"
+    packages = ("torch",)
+    model_type = "scnet"
+    sources = ("drums", "bass", "other", "vocals")
+    description = ("SCNet (sparse compression network), MSST-format checkpoints on this "
+                   "project's network, checked against MSST's output; inference.normalize "
+                   "as MSST's inference.py applies it")

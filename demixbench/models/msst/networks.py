@@ -10,8 +10,8 @@
   when their value is the one the package's fixed structure has, and refused otherwise.
 - ``htdemucs``: demucs 4.1.0's own ``HTDemucs`` (MSST's copy builds on demucs's modules and
   has the same state-dict layout).
-- ``mdx23c``: :mod:`.tfc_tdf`, written here (no package implements it) and checked against
-  MSST's own reference checkpoint and output.
+- ``mdx23c`` and ``scnet``: :mod:`.tfc_tdf` and :mod:`.scnet`, written here (no package
+  implements them) and checked against MSST's own reference checkpoints and outputs.
 
 :func:`load_strict` loads a state dict the way MSST's inference does (``['state']``,
 ``['state_dict']`` or ``['model_state_dict']`` unwrapped, strict), with an error naming the
@@ -131,8 +131,12 @@ def build(model_type: str, config: dict):
         from .tfc_tdf import build_mdx23c
 
         return build_mdx23c(config)
+    if model_type == "scnet":
+        from .scnet import build_scnet
+
+        return build_scnet(config)
     raise SeparatorError(f"MSST model type {model_type!r} is not supported here; supported: "
-                         f"{', '.join((*ROFORMERS, 'htdemucs', 'mdx23c'))}")
+                         f"{', '.join((*ROFORMERS, 'htdemucs', 'mdx23c', 'scnet'))}")
 
 
 def state_dict_of(package: Any, path: Path) -> dict:

@@ -36,9 +36,8 @@ def _norm(channels: int) -> nn.Module:
     return nn.InstanceNorm2d(channels, affine=True)
 
 
-def _stage(in_channels: int, out_channels: int, conv: nn.Module) -> nn.Sequential:
+def _stage(in_channels: int, conv: nn.Module) -> nn.Sequential:
     """norm -> GELU -> ``conv`` (state-dict indices 0 and 2, as the checkpoints have them)."""
-    del out_channels
     return nn.Sequential(_norm(in_channels), nn.GELU(), conv)
 
 
@@ -47,13 +46,12 @@ class _Block(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, bins: int, bottleneck: int):
         super().__init__()
-        self.tfc1 = _stage(in_channels, channels,
-                           nn.Conv2d(in_channels, channels, 3, 1, 1, bias=False))
+        self.tfc1 = _stage(in_channels, nn.Conv2d(in_channels, channels, 3, 1, 1, bias=False))
         self.tdf = nn.Sequential(_norm(channels), nn.GELU(),
                                  nn.Linear(bins, bins // bottleneck, bias=False),
                                  _norm(channels), nn.GELU(),
                                  nn.Linear(bins // bottleneck, bins, bias=False))
-        self.tfc2 = _stage(channels, channels, nn.Conv2d(channels, channels, 3, 1, 1, bias=False))
+        self.tfc2 = _stage(channels, nn.Conv2d(channels, channels, 3, 1, 1, bias=False))
         self.shortcut = nn.Conv2d(in_channels, channels, 1, 1, 0, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,8 +80,7 @@ class _Resample(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, scale: tuple[int, int], up: bool):
         super().__init__()
         kind = nn.ConvTranspose2d if up else nn.Conv2d
-        self.conv = _stage(in_channels, out_channels,
-                           kind(in_channels, out_channels, scale, scale, bias=False))
+        self.conv = _stage(in_channels, kind(in_channels, out_channels, scale, scale, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
