@@ -1,8 +1,9 @@
 """Separators from checkpoints in MSST's format (Music-Source-Separation-Training: a YAML config
 and a state dict), the form most of the field's published RoFormer, SCNet and MDX23C models
-take. The network comes from the package that implements it (:mod:`demixbench.models.msst.
-networks`), inference is MSST's own chunked overlap-add (:mod:`demixbench.models.msst.demix`),
-so a checkpoint scores here what it scores in MSST.
+take. The network comes from the package that implements it, or is this project's own where
+none does (:mod:`demixbench.models.msst.networks`), inference is MSST's own chunked
+overlap-add (:mod:`demixbench.models.msst.demix`), so a checkpoint scores here what it scores
+in MSST.
 
 ``--weights CKPT --param NAME.config=CONFIG.yaml`` runs any checkpoint of the architecture
 (the config also found beside the checkpoint as ``CKPT-stem.yaml`` or ``config.yaml``); with no
