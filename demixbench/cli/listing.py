@@ -23,10 +23,9 @@ def runs_on(distributions) -> str:
     return ", ".join(out)
 
 
-def _distributions(modules) -> list[str]:
-    """The distributions that provide importable ``modules`` (the module's name where none is
-    installed)."""
-    provided = metadata.packages_distributions()
+def _distributions(modules, provided: dict[str, list[str]]) -> list[str]:
+    """The distributions that provide importable ``modules`` (``provided``:
+    ``metadata.packages_distributions()``; the module's name where none is installed)."""
     return list(dict.fromkeys(d for m in modules for d in provided.get(m, [m])))
 
 
@@ -70,6 +69,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     print("\nmetrics:")
     mreg = METRICS.registry()
+    provided = metadata.packages_distributions()  # (reads every installed distribution: once)
     rows = []
     for name in mreg.names():
         try:
@@ -80,7 +80,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         rows.append([m.name, m.unit, "higher" if m.higher_is_better else "lower", m.scope,
                      m.aggregate, mreg.entry(name).distribution,
-                     runs_on(_distributions(m.requires) + list(m.packages)), m.description])
+                     runs_on(_distributions(m.requires, provided) + list(m.packages)), m.description])
     print(text_table(["name", "unit", "better", "scope", "tracks", "package", "runs on",
                       "description"], rows))
 

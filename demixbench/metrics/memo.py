@@ -22,7 +22,6 @@ class KeptBytes:
     bytes each). A value larger than the whole budget is not kept."""
 
     def __init__(self, max_bytes: int, sizeof: Callable[[Any], int]):
-        self.max_bytes = max_bytes
         self._cache = LRUCache(max_bytes, getsizeof=sizeof)
         self._lock = threading.Lock()
 
@@ -41,6 +40,10 @@ class KeptBytes:
                 self._cache.pop(key, None)
                 return False
         return True
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self._cache.maxsize)
 
     def clear(self) -> None:
         with self._lock:

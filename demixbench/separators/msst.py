@@ -29,10 +29,9 @@ import numpy as np
 from .. import SUITE_STEMS
 from ..device import OnDevice
 from ..errors import SeparatorError
+from ..models.msst.networks import ROFORMERS
 from ..weights import MissingWeightsError, available, locate
 from .base import Estimates, Separator
-
-ROFORMERS = ("bs_roformer", "mel_band_roformer")
 
 STEM_NAMES = {"instrumental": "accompaniment", "instrum": "accompaniment"}
 

@@ -79,12 +79,9 @@ def solve_gram(g: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, str]:
 # on excerpts up to 30 s). Bounded by FACTORED_KEPT_BYTES (a 4-stem stereo system ~4 MB;
 # one that needed the recursion's back substitution keeps its backward solutions, ~70 MB).
 FACTORED_KEPT_BYTES = 128 << 20
-_FACTORED = KeptBytes(FACTORED_KEPT_BYTES, lambda entry: entry["bytes"])
-
-def _keep(key: tuple, entry: dict) -> None:
-    """Keep ``entry`` (again, after its route changed: its size may have too)."""
-    entry["bytes"] = entry["exact"].nbytes() + entry["system"].nbytes()
-    _FACTORED.put(key, entry)
+# (sized when kept, and again when kept after its route changed: the backward solutions)
+_FACTORED = KeptBytes(FACTORED_KEPT_BYTES,
+                      lambda entry: entry["exact"].nbytes() + entry["system"].nbytes())
 
 def _factorise(blocks: np.ndarray, factored: np.ndarray, y: np.ndarray, scale: np.ndarray):
     """Factorise and choose the route: conjugate gradients where the Gohberg-Semencul inverse
@@ -161,7 +158,7 @@ def _toeplitz_solve(blocks: np.ndarray, y: np.ndarray, accept: float = _ACCEPTED
                 x2, rel2 = refined(entry["system"].solve_recursive, exact, y, scale, start)
                 took = ~(rel <= accept) & (rel2 <= accept)
                 x[took], rel[took] = x2[took], rel2[took]
-            _keep(key, entry)
+            _FACTORED.put(key, entry)
     except np.linalg.LinAlgError:
         return [None] * S
     return [xs * ds[..., None] if r <= accept else None for xs, ds, r in zip(x, d, rel)]
