@@ -127,24 +127,35 @@ def _spleeter_2stems() -> ModelWeights:
                    bundled=(pkg / f) if pkg else None) for f, sha in _SPLEETER_2STEMS))
 
 
-# MSST-format checkpoints (YAML config + state dict) published for the community's RoFormers:
-# viperx's vocals models as UVR redistributes them, configs from MSST's repository. Their
-# publishers give no checksum: `demixbench fetch` records each file's SHA-256 on first fetch
-# (demixbench-pins.json beside the files) and checks it from then on.
+# MSST-format checkpoints (YAML config + state dict) published for the community's models, as
+# MSST's list of pre-trained models (docs/pretrained_models.md) links them: viperx's vocals
+# RoFormers as UVR redistributes them with their configs from MSST's repository; MSST's own
+# release assets for MDX23C (vocals / other, SDR 10.17 on MVSep's multisong set) and SCNet Large
+# (4 stems, MUSDB18-HQ test 9.32). Their publishers give no checksum: `demixbench fetch`
+# records each file's SHA-256 on first fetch (demixbench-pins.json beside the files) and checks
+# it from then on. Sizes of the two MSST releases: their networks' float32 tensors, counted by
+# building them from those configs (mdx23c 112.0 M values, scnet 42.2 M).
 UVR_MODELS = "https://github.com/TRvlvr/model_repo/releases/download/all_public_uvr_models/"
 MSST_CONFIGS = ("https://raw.githubusercontent.com/ZFTurbo/Music-Source-Separation-Training/main/"
                 "configs/viperx/")
-MSST_PUBLISHED = {
-    "bs_roformer": ("model_bs_roformer_ep_317_sdr_12.9755", "about 640 MB"),
-    "mel_band_roformer": ("model_mel_band_roformer_ep_3005_sdr_11.4360", "about 1 GB"),
+MSST_RELEASES = "https://github.com/ZFTurbo/Music-Source-Separation-Training/releases/download/"
+MSST_PUBLISHED = {  # name: (checkpoint URL, config URL, size)
+    "bs_roformer": (UVR_MODELS + "model_bs_roformer_ep_317_sdr_12.9755.ckpt",
+                    MSST_CONFIGS + "model_bs_roformer_ep_317_sdr_12.9755.yaml", "about 640 MB"),
+    "mel_band_roformer": (UVR_MODELS + "model_mel_band_roformer_ep_3005_sdr_11.4360.ckpt",
+                          MSST_CONFIGS + "model_mel_band_roformer_ep_3005_sdr_11.4360.yaml",
+                          "about 1 GB"),
+    "mdx23c": (MSST_RELEASES + "v1.0.0/model_vocals_mdx23c_sdr_10.17.ckpt",
+               MSST_RELEASES + "v1.0.0/config_vocals_mdx23c.yaml", "about 450 MB"),
+    "scnet": (MSST_RELEASES + "v1.0.8/model_scnet_sdr_9.3244.ckpt",
+              MSST_RELEASES + "v1.0.8/config_musdb18_scnet_large.yaml", "about 170 MB"),
 }
 
 
 def _msst(name: str) -> ModelWeights:
-    stem, size = MSST_PUBLISHED[name]
-    return ModelWeights(name, (WeightFile(f"{stem}.ckpt", UVR_MODELS + f"{stem}.ckpt", None),
-                               WeightFile(f"{stem}.yaml", MSST_CONFIGS + f"{stem}.yaml", None)),
-                        {"size": size})
+    ckpt, config, size = MSST_PUBLISHED[name]
+    return ModelWeights(name, tuple(WeightFile(url.rsplit("/", 1)[1], url, None)
+                                    for url in (ckpt, config)), {"size": size})
 
 
 # open-unmix's published per-target state dicts on Zenodo, as the openunmix 1.3.0 package

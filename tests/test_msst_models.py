@@ -12,6 +12,7 @@ peak."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -113,13 +114,39 @@ def test_missing_config_is_one_line(tmp_path):
         default_registry().create("bs_roformer", weights=str(ckpt))
 
 
-def test_no_published_default_offline(monkeypatch, tmp_path):
+@pytest.mark.parametrize("name,ckpt", [
+    ("bs_roformer", "model_bs_roformer_ep_317_sdr_12.9755.ckpt"),
+    ("mel_band_roformer", "model_mel_band_roformer_ep_3005_sdr_11.4360.ckpt"),
+    ("mdx23c", "model_vocals_mdx23c_sdr_10.17.ckpt"),
+    ("scnet", "model_scnet_sdr_9.3244.ckpt")])
+def test_no_published_default_offline(monkeypatch, tmp_path, name, ckpt):
     monkeypatch.setenv("DEMIXBENCH_CACHE", str(tmp_path))
     from demixbench.weights import MissingWeightsError
 
-    with pytest.raises(MissingWeightsError, match=r"model_bs_roformer_ep_317_sdr_12\.9755\.ckpt"
-                                                  r".*demixbench fetch bs_roformer"):
-        default_registry().create("bs_roformer")
+    with pytest.raises(MissingWeightsError, match=rf"{re.escape(ckpt)}.*demixbench fetch {name}"):
+        default_registry().create(name)
+
+
+@pytest.mark.parametrize("model_type", ["mdx23c", "scnet"])
+def test_published_default_is_loaded_from_the_cache(monkeypatch, tmp_path, model_type):
+    """With no --weights the separator runs the published checkpoint and config under their
+    published names in the cache (here MSST's reference files put there), and its identity
+    names those files."""
+    import shutil
+
+    from demixbench.weights import manifest
+
+    folder = _reference(model_type)
+    ckpt, config = manifest(model_type).files
+    shutil.copy(folder / "model.ckpt", tmp_path / ckpt.filename)
+    shutil.copy(folder / "config.yaml", tmp_path / config.filename)
+    monkeypatch.setenv("DEMIXBENCH_CACHE", str(tmp_path))
+    sep = default_registry().create(model_type, normalize=False)
+    assert sep.params()["files"] == [ckpt.filename, config.filename]
+    mix = sf.read(folder / "input.wav", dtype="float32", always_2d=True)[0].T
+    out = sep.separate(mix, 44100)
+    ref = np.load(folder / "vocals.npy")
+    np.testing.assert_allclose(out["vocals"], ref, rtol=0, atol=TOLERANCE * np.abs(ref).max())
 
 
 def test_fetch_records_the_checksum_and_checks_it(monkeypatch, tmp_path):

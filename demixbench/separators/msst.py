@@ -7,8 +7,8 @@ in MSST.
 
 ``--weights CKPT --param NAME.config=CONFIG.yaml`` runs any checkpoint of the architecture
 (the config also found beside the checkpoint as ``CKPT-stem.yaml`` or ``config.yaml``); with no
-``--weights``, ``bs_roformer`` and ``mel_band_roformer`` load the published checkpoint named in
-:mod:`demixbench.weights` (``demixbench fetch NAME`` downloads it). The SHA-256 of the
+``--weights``, ``bs_roformer``, ``mel_band_roformer``, ``mdx23c`` and ``scnet`` load the published
+checkpoint named in :mod:`demixbench.weights` (``demixbench fetch NAME`` downloads it). The SHA-256 of the
 checkpoint and of the config is part of the separator's identity, and so are the chunking and
 batching (MSST's window decision depends on the batch size, so it changes the output).
 
@@ -183,16 +183,19 @@ class MDX23C(MSSTSeparator):
     name = "mdx23c"
     packages = ("torch",)
     model_type = "mdx23c"
-    sources = ("vocals", "bass", "drums", "other")
+    published = True
+    sources = ("vocals", "other")  # the default checkpoint's (another's come from its config)
     description = ("MDX23C (KUIELab's TFC-TDF U-Net v3), MSST-format checkpoints on this "
-                   "project's network, checked against MSST's output")
+                   "project's network, checked against MSST's output (default: MSST's "
+                   "vocals / other model, v1.0.0)")
 
 
 class SCNet(MSSTSeparator):
     name = "scnet"
     packages = ("torch",)
     model_type = "scnet"
+    published = True
     sources = ("drums", "bass", "other", "vocals")
     description = ("SCNet (sparse compression network), MSST-format checkpoints on this "
                    "project's network, checked against MSST's output; inference.normalize "
-                   "as MSST's inference.py applies it")
+                   "as MSST's inference.py applies it (default: MSST's SCNet Large, v1.0.8)")
