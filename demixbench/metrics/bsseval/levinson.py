@@ -64,33 +64,40 @@ class BlockLevinson:
         # row layout: C[:, :, (L-1-k) M : (L-k) M] = B(k); D[:, :, (k-1) M : k M] = B(k)^T
         self.C = np.ascontiguousarray(blocks[:, ::-1].transpose(0, 2, 1, 3).reshape(S, M, L * M))
         D = np.ascontiguousarray(blocks[:, 1:].transpose(0, 3, 1, 2).reshape(S, M, (L - 1) * M))
-        # Z[:, :, :M] holds the forward solution f, Z[:, :, M:] the backward one b one block
-        # down, so that Z[:, :(n+1) M] = [[f; 0], [0; b]] and one product updates both
-        Z = np.zeros((S, (L + 1) * M, 2 * M))
+        # Z holds the forward solution f in its first M rows and the backward one b, one block
+        # further along, in the last M, so that Z[:, :, :(n+1) M] = [[f, 0], [0, b]] (the
+        # solutions transposed: their rows are contiguous, which made a step ~25 % faster than
+        # columns M wide) and one product updates both; the update is written into the other
+        # of two buffers, b one block further on (what lies beyond a solution is never written:
+        # zero)
+        buffers = np.zeros((2, S, 2 * M, (L + 1) * M))
+        Z = buffers[0]
         self.inv0 = np.linalg.inv(blocks[:, 0])
-        Z[:, :M, :M] = self.inv0
-        Z[:, M:2 * M, M:] = self.inv0
+        Z[:, :M, :M] = self.inv0.transpose(0, 2, 1)
+        Z[:, M:, M:2 * M] = self.inv0.transpose(0, 2, 1)
         # b of every order n >= 1, (S, (n+1) M, M) each, views of one pooled buffer
         self.backward = [] if keep_backward else None
         self._buffer = _take_buffer(S * M * M * (L - 1) * (L + 2) // 2) if keep_backward else None
         used = 0
-        work = np.empty((S, (L + 1) * M, 2 * M))
         # the update [f, b] <- [[f; 0], [0; b]] K uses K = [[a, -eb d], [-ef a, d]] with
         # a = (I - eb ef)^-1, d = (I - ef eb)^-1: the inverse of P = [[I, eb], [ef, I]]
         P = np.zeros((S, 2 * M, 2 * M))
         P[:, np.arange(2 * M), np.arange(2 * M)] = 1.0
         for n in range(1, L):
             nm = n * M
-            P[:, M:, :M] = self.C[:, :, (L - 1 - n) * M:(L - 1) * M] @ Z[:, :nm, :M]  # ef
-            P[:, :M, M:] = D[:, :, :nm] @ Z[:, M:nm + M, M:]  # eb
-            updated = np.matmul(Z[:, :nm + M], np.linalg.inv(P), out=work[:, :nm + M])
-            Z[:, :nm + M, :M] = updated[:, :, :M]
-            Z[:, M:nm + 2 * M, M:] = updated[:, :, M:]
+            Z, updated = buffers[(n - 1) % 2], buffers[n % 2]
+            np.matmul(self.C[:, :, (L - 1 - n) * M:(L - 1) * M],
+                      Z[:, :M, :nm].transpose(0, 2, 1), out=P[:, M:, :M])  # ef
+            np.matmul(D[:, :, :nm], Z[:, M:, M:nm + M].transpose(0, 2, 1), out=P[:, :M, M:])  # eb
+            k = np.linalg.inv(P).transpose(0, 2, 1)
+            np.matmul(k[:, :M], Z[:, :, :nm + M], out=updated[:, :M, :nm + M])
+            np.matmul(k[:, M:], Z[:, :, :nm + M], out=updated[:, M:, M:nm + 2 * M])
             if keep_backward:
                 b = self._buffer[used:used + S * (nm + M) * M].reshape(S, nm + M, M)
-                b[...] = updated[:, :, M:]
+                b[...] = updated[:, M:, M:nm + 2 * M].transpose(0, 2, 1)
                 self.backward.append(b)
                 used += b.size
+        Z = buffers[(L - 1) % 2].transpose(0, 2, 1)
         self._set_products(blocks)
         self._set_inverse(Z[:, :L * M, :M].reshape(S, L, M, M),
                           Z[:, M:, M:].reshape(S, L, M, M))
