@@ -1,6 +1,7 @@
 """BSS Eval v4 speed against museval at excerpt lengths from 10 s to minutes, on real music.
 
     python benchmarks/bsseval_speed.py [--lengths 10,15,30,60,300] [--rounds 2]
+    python benchmarks/bsseval_speed.py --factorisation [--lengths 15]
 
 The music is the two demo excerpts of ``../shared/data/cc0-multitrack`` (15 s each, FLAC,
 full band), laid end to end as often as a length needs (2.Lithium, 6.Caesium, 2.Lithium, ...);
@@ -14,6 +15,10 @@ call, as when a benchmark scores every separator and strategy step of a track). 
 gives the medians, the ratios to museval, the largest difference of any frame's
 SDR / ISR / SIR / SAR from museval's on the first estimate, and whether the next estimate's
 values are bitwise those of a call that kept nothing.
+
+``--factorisation`` times only the block Levinson factorisations of a first call (the full
+Gram system, and the own-reference systems stacked), on one thread, median of 7: the part of
+a first call on short excerpts that does not depend on the length.
 
 The lossy-coded whole songs (``cc0-eval``, Ogg Vorbis) are not used for agreement: their stems
 have no energy above ~16 kHz, the 512-tap Gram systems are numerically singular (condition
@@ -93,11 +98,49 @@ def measure(seconds: float, rounds: int) -> dict:
             "gap": [float(np.nanmax(gap[i])) for i in range(4)], "bitwise": same}
 
 
+def factorisations(seconds: float) -> dict:
+    """Median one-thread times of the full and the stacked own-reference factorisations."""
+    from threadpoolctl import threadpool_limits
+
+    from demixbench.metrics.bsseval.correlations import correlations
+    from demixbench.metrics.bsseval.levinson import BlockLevinson
+
+    refs, ests = music(seconds)
+    nsrc, _, nchan = refs.shape
+    r = correlations(refs, ests)
+    m = nsrc * nchan
+    full = np.ascontiguousarray(r[:, :m].transpose(2, 0, 1))
+    d = 1.0 / np.sqrt(np.diagonal(full[0]))
+    full = full * d[:, None] * d[None, :]  # equilibrated, as the solver factorises it
+    own = np.stack([full[:, c:c + nchan, c:c + nchan] for c in range(0, m, nchan)])
+    out = {"M": m, "sources": nsrc}
+    with threadpool_limits(1):
+        for name, blocks in (("full", full[None]), ("own", own)):
+            BlockLevinson(blocks)
+            times = []
+            for _ in range(7):
+                t0 = time.perf_counter()
+                BlockLevinson(blocks)
+                times.append(time.perf_counter() - t0)
+            out[name] = float(np.median(times))
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lengths", default="10,15,30,60,300", help="seconds, comma-separated")
     p.add_argument("--rounds", type=int, default=2, help="museval runs per length")
+    p.add_argument("--factorisation", action="store_true",
+                   help="time only the block Levinson factorisations (one thread)")
     args = p.parse_args(argv)
+    if args.factorisation:
+        print("| length | M | full system | own systems (stacked) |")
+        print("|---|---|---|---|")
+        for seconds in (float(x) for x in args.lengths.split(",")):
+            f = factorisations(seconds)
+            print(f"| {seconds:g} s | {f['M']} | {1e3 * f['full']:.1f} ms | "
+                  f"{1e3 * f['own']:.1f} ms |", flush=True)
+        return 0
     warm = music(3.0)
     bss_eval_v4(*warm)
     bss_eval_v4(*warm, backend="museval")

