@@ -7,10 +7,10 @@ in MSST.
 
 ``--weights CKPT --param NAME.config=CONFIG.yaml`` runs any checkpoint of the architecture
 (the config also found beside the checkpoint as ``CKPT-stem.yaml`` or ``config.yaml``); with no
-``--weights``, ``bs_roformer``, ``mel_band_roformer``, ``mdx23c`` and ``scnet`` load the published
-checkpoint named in :mod:`demixbench.weights` (``demixbench fetch NAME`` downloads it). The SHA-256 of the
-checkpoint and of the config is part of the separator's identity, and so are the chunking and
-batching (MSST's window decision depends on the batch size, so it changes the output).
+``--weights``, ``bs_roformer``, ``mel_band_roformer``, ``mdx23c`` and ``scnet`` load the
+published checkpoint named in :mod:`demixbench.published` (``demixbench fetch NAME`` downloads
+it). The SHA-256 of the checkpoint and of the config is part of the separator's identity, and so
+are the chunking and batching (MSST's window decision depends on the batch size, so it changes the output).
 
 Single-target configs (``training.target_instrument``) return the target and, as MSST's
 ``--extract_instrumental`` does, the mixture minus the target as ``accompaniment``.
